@@ -1,0 +1,3 @@
+from localtools.cli import main
+
+main()

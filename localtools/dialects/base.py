@@ -1,0 +1,201 @@
+"""The dialect contract: what every tool-call dialect gives the rest of localtools.
+
+A dialect knows one model family's way of writing tool calls. It never sees
+HTTP or OpenAI response shapes; it sees OpenAI-shaped *messages and tools*
+(plain dicts) on the way in, and emits parser events on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol, Union
+
+# --------------------------------------------------------------------------
+# Parser events. The incremental parser turns generated text into these.
+# Concatenating every event's text gives the final message; what is emitted
+# is final (never taken back), so streaming can forward events as they come.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """A tool call begins; its name is complete and is an offered tool."""
+
+    index: int
+    name: str
+    id: str | None = None  # an id the model wrote itself (Mistral, Kimi), else None
+
+
+@dataclass(frozen=True)
+class ArgsDelta:
+    """A fragment of the call's arguments JSON text."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    index: int
+
+
+Event = Union[ContentDelta, ReasoningDelta, CallStart, ArgsDelta, CallEnd]
+
+
+class StreamParser(Protocol):
+    """Incremental parser over what the model generated after the prompt.
+
+    Feeding the whole text at once, or the same text in any split, must yield
+    the same concatenated result. `finish()` flushes what was held back.
+    """
+
+    def feed(self, text: str) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+# --------------------------------------------------------------------------
+# The assembled result of a parse.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments_json: str
+    id: str | None = None
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The arguments as a dict ({} when the text is not a JSON object)."""
+        try:
+            value = json.loads(self.arguments_json) if self.arguments_json.strip() else {}
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class ParsedMessage:
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str | None = None
+
+
+class MessageBuilder:
+    """Folds parser events into a ParsedMessage (used by non-streaming paths)."""
+
+    def __init__(self) -> None:
+        self._content: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: list[ToolCall] = []
+
+    def add(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, ContentDelta):
+                self._content.append(ev.text)
+            elif isinstance(ev, ReasoningDelta):
+                self._reasoning.append(ev.text)
+            elif isinstance(ev, CallStart):
+                self._calls.append(ToolCall(name=ev.name, arguments_json="", id=ev.id))
+            elif isinstance(ev, ArgsDelta):
+                call = self._calls[ev.index]
+                call.arguments_json += ev.text
+
+    def build(self) -> ParsedMessage:
+        content = "".join(self._content)
+        reasoning = "".join(self._reasoning)
+        if self._calls:
+            content = content.strip()
+        return ParsedMessage(
+            content=content if content.strip() else None,
+            tool_calls=list(self._calls),
+            reasoning=reasoning.strip() if reasoning.strip() else None,
+        )
+
+
+def parse_all(parser: StreamParser, text: str) -> ParsedMessage:
+    builder = MessageBuilder()
+    builder.add(parser.feed(text))
+    builder.add(parser.finish())
+    return builder.build()
+
+
+# --------------------------------------------------------------------------
+# Grammar handed to the engine for constrained decoding.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class GrammarPlan:
+    """GBNF text plus, for lazy grammars, the trigger patterns that arm it.
+
+    lazy=False: the whole output is constrained from the first token.
+    lazy=True: generation is free until one of `triggers` (regexes) matches;
+    from the match on, output is constrained by `gbnf`.
+    """
+
+    gbnf: str
+    lazy: bool = False
+    triggers: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# The dialect object.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Detection:
+    dialect: str
+    evidence: list[str]  # markers/snippets that matched in the template source
+
+
+class Dialect:
+    """Base class. Subclasses set `name` and override what differs."""
+
+    name: str = ""
+    summary: str = ""
+
+    def detect(self, template: str) -> list[str] | None:
+        """Evidence (matched markers) if this dialect's template, else None."""
+        return None
+
+    # ---- prompt side -------------------------------------------------------
+    def tool_system_prompt(self, tools: list[dict[str, Any]]) -> str | None:
+        """Text explaining the tools, for templates that cannot render `tools`."""
+        return None
+
+    def format_calls(self, calls: list[dict[str, Any]]) -> str:
+        """An assistant turn's tool calls written in this dialect (for history)."""
+        raise NotImplementedError
+
+    def new_call_id(self, index: int) -> str | None:
+        """An id in the shape the model's template demands, or None for OpenAI's."""
+        return None
+
+    # ---- output side --------------------------------------------------------
+    def parser(self, tools: list[dict[str, Any]] | None, prompt_tail: str = "") -> StreamParser:
+        raise NotImplementedError
+
+    def grammar(
+        self,
+        tools: list[dict[str, Any]],
+        tool_choice: str | dict[str, Any],
+        parallel: bool,
+    ) -> GrammarPlan | None:
+        return None
+
+    def stop_strings(self) -> list[str]:
+        return []
