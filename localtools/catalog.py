@@ -193,6 +193,11 @@ def entry_file(entry: CatalogEntry) -> Path | None:
     return None
 
 
+def bundled_file(entry: CatalogEntry) -> Path | None:
+    """The entry's file shipped inside an installed Python package, if any."""
+    return _bundled_file(entry.bundled, entry.file) if entry.bundled else None
+
+
 def _bundled_file(package: str, filename: str) -> Path | None:
     try:
         candidate = Path(str(resources.files(package) / filename))
