@@ -116,12 +116,10 @@ class MessageBuilder:
     def build(self) -> ParsedMessage:
         content = "".join(self._content)
         reasoning = "".join(self._reasoning)
-        if self._calls:
-            content = content.strip()
         return ParsedMessage(
-            content=content if content.strip() else None,
+            content=content or None,
             tool_calls=list(self._calls),
-            reasoning=reasoning.strip() if reasoning.strip() else None,
+            reasoning=reasoning or None,
         )
 
 
@@ -186,7 +184,12 @@ class Dialect:
         return None
 
     # ---- output side --------------------------------------------------------
-    def parser(self, tools: list[dict[str, Any]] | None, prompt_tail: str = "") -> StreamParser:
+    def parser(
+        self, tools: list[dict[str, Any]] | None, prompt_tail: str = "", stream: bool = True
+    ) -> StreamParser:
+        """stream=True: calls are announced early and are final once sent.
+        stream=False: each call is held until complete, so a broken call
+        becomes content whole (non-streaming responses)."""
         raise NotImplementedError
 
     def grammar(

@@ -12,10 +12,29 @@ def register(dialect: Dialect) -> Dialect:
     return dialect
 
 
+# Detection order: most specific markers first; the ChatML and generic
+# fallbacks last.
+_MODULES = (
+    "functionary_v3",
+    "functionary_v2",
+    "qwen3_coder",
+    "functionary_v31",
+    "mistral",
+    "firefunction_v2",
+    "hermes",
+    "llama3",
+    "chatml_function",
+    "generic",
+)
+
+
 def _load() -> None:
     if _ORDER:
         return
-    from localtools.dialects import plain  # noqa: F401  (registers itself)
+    import importlib
+
+    for module in _MODULES:
+        importlib.import_module(f"localtools.dialects.{module}")
 
 
 def all_dialects() -> list[Dialect]:
@@ -39,4 +58,4 @@ def detect(template: str) -> Detection:
         evidence = d.detect(template)
         if evidence is not None:
             return Detection(d.name, evidence)
-    return Detection("generic", [])
+    return Detection("generic", [])  # unreachable: generic matches everything

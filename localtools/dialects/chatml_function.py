@@ -1,0 +1,30 @@
+"""ChatML models without tool training (SmolLM2, OpenHermes 2.5, …).
+
+The template cannot show tools, so they go into the system prompt, and the
+model is taught the Hermes call syntax: small ChatML models have seen it more
+than any other, and it is unambiguous to parse and to constrain.
+"""
+
+from __future__ import annotations
+
+from localtools.dialects.hermes import SPEC as HERMES
+from localtools.dialects.registry import register
+from localtools.dialects.spec import DialectSpec
+from localtools.dialects.specdialect import Markers, SpecDialect
+
+SPEC = DialectSpec(
+    name="chatml-function",
+    shape="json",
+    call_start=HERMES.call_start,
+    call_end=HERMES.call_end,
+    call_sep=HERMES.call_sep,
+    reasoning=HERMES.reasoning,
+)
+
+DIALECT = register(
+    SpecDialect(
+        SPEC,
+        Markers(all_of=("<|im_start|>",)),
+        "ChatML template without tool support: tools in the system prompt, Hermes-style calls",
+    )
+)

@@ -1,0 +1,286 @@
+"""An incremental JSON validator: one value, fed a character at a time.
+
+Tool-call parsers need to know, while text streams in, whether the model is
+still writing a well-formed JSON value, where it ends, and which keys sit at
+the top level — without re-parsing the text on every token. This pushdown
+scanner does exactly that and nothing more (it does not build values).
+"""
+
+from __future__ import annotations
+
+import re
+
+# push() results
+MORE = 0  # consumed, value not finished
+DONE = 1  # consumed, this character finished the value
+DONE_BEFORE = 2  # the value had already finished; this character is NOT consumed
+ERROR = 3  # this character cannot continue a valid value; NOT consumed
+
+_WS = " \t\n\r"
+_NUMBER_CHARS = frozenset("0123456789+-.eE")
+_NUMBER_RE = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
+_ESCAPES = frozenset('"\\/bfnrt')
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LITERALS = {"t": "true", "f": "false", "n": "null"}
+
+# states
+_VALUE = 0
+_OBJ_KEY_OR_END = 1
+_OBJ_KEY = 2
+_COLON = 3
+_AFTER = 4
+_ARR_VALUE_OR_END = 5
+_STRING = 6
+_ESC = 7
+_UNICODE = 8
+_NUMBER = 9
+_LITERAL = 10
+_FINISHED = 11
+
+
+class JsonScanner:
+    """Validates a single JSON value incrementally.
+
+    Also records, for the outermost object, where each top-level key and
+    value starts and ends (`top_keys`, offsets counted in characters pushed),
+    so callers can slice out e.g. the `arguments` value as it streams.
+    """
+
+    __slots__ = (
+        "stack",
+        "state",
+        "pos",
+        "_string_is_key",
+        "_hex_left",
+        "_literal",
+        "_number",
+        "_key_chars",
+        "current_key",
+        "value_start",
+        "on_top_value_start",
+        "on_top_value_end",
+    )
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []  # "{" or "["
+        self.state = _VALUE
+        self.pos = 0
+        self._string_is_key = False
+        self._hex_left = 0
+        self._literal = ""
+        self._number: list[str] = []
+        self._key_chars: list[str] = []
+        self.current_key: str | None = None  # last top-level key read
+        self.value_start = -1
+        self.on_top_value_start = None  # callback(key, pos)
+        self.on_top_value_end = None  # callback(key, end_pos)
+
+    # -- public ---------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.state == _FINISHED
+
+    @property
+    def in_string(self) -> bool:
+        return self.state in (_STRING, _ESC, _UNICODE)
+
+    def push(self, ch: str) -> int:
+        result = self._step(ch)
+        if result in (MORE, DONE):
+            self.pos += 1
+        return result
+
+    def end(self) -> bool:
+        """Signal end of input; True when the value is complete."""
+        if self.state == _FINISHED:
+            return True
+        if self.state == _NUMBER and not self.stack:
+            if _NUMBER_RE.match("".join(self._number)):
+                self.state = _FINISHED
+                return True
+        return False
+
+    # -- machine ----------------------------------------------------------------
+    def _top_value_begins(self) -> None:
+        if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_start:
+            self.on_top_value_start(self.current_key, self.pos)
+
+    def _value_done(self) -> int:
+        """A value just completed (its last char consumed)."""
+        if not self.stack:
+            self.state = _FINISHED
+            return DONE
+        if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_end:
+            self.on_top_value_end(self.current_key, self.pos + 1)
+        self.state = _AFTER
+        return MORE
+
+    def _begin_value(self, ch: str) -> int:
+        if ch == "{":
+            self._top_value_begins()
+            self.stack.append("{")
+            self.state = _OBJ_KEY_OR_END
+            return MORE
+        if ch == "[":
+            self._top_value_begins()
+            self.stack.append("[")
+            self.state = _ARR_VALUE_OR_END
+            return MORE
+        if ch == '"':
+            self._top_value_begins()
+            self._string_is_key = False
+            self.state = _STRING
+            return MORE
+        if ch == "-" or ch.isdigit():
+            self._top_value_begins()
+            self._number = [ch]
+            self.state = _NUMBER
+            return MORE
+        lit = _LITERALS.get(ch)
+        if lit:
+            self._top_value_begins()
+            self._literal = lit[1:]
+            self.state = _LITERAL
+            return MORE
+        return ERROR
+
+    def _step(self, ch: str) -> int:
+        st = self.state
+        if st == _STRING:
+            if ch == '"':
+                if self._string_is_key:
+                    if len(self.stack) == 1:
+                        self.current_key = "".join(self._key_chars)
+                    self.state = _COLON
+                    return MORE
+                # string value ends (consume the quote)
+                return self._value_done()
+            if ch == "\\":
+                self.state = _ESC
+                return MORE
+            if ch < " ":
+                return ERROR
+            if self._string_is_key and len(self.stack) == 1:
+                self._key_chars.append(ch)
+            return MORE
+        if st == _ESC:
+            if ch in _ESCAPES:
+                if self._string_is_key and len(self.stack) == 1:
+                    self._key_chars.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}.get(ch, ch))
+                self.state = _STRING
+                return MORE
+            if ch == "u":
+                self._hex_left = 4
+                self.state = _UNICODE
+                return MORE
+            return ERROR
+        if st == _UNICODE:
+            if ch not in _HEX:
+                return ERROR
+            self._hex_left -= 1
+            if self._hex_left == 0:
+                self.state = _STRING
+            return MORE
+        if st == _VALUE:
+            if ch in _WS:
+                return MORE
+            return self._begin_value(ch)
+        if st == _NUMBER:
+            if ch in _NUMBER_CHARS:
+                self._number.append(ch)
+                return MORE
+            if not _NUMBER_RE.match("".join(self._number)):
+                return ERROR
+            # number ended before this char
+            if not self.stack:
+                self.state = _FINISHED
+                return DONE_BEFORE
+            if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_end:
+                self.on_top_value_end(self.current_key, self.pos)
+            self.state = _AFTER
+            return self._step(ch)
+        if st == _LITERAL:
+            if self._literal and ch == self._literal[0]:
+                self._literal = self._literal[1:]
+                if not self._literal:
+                    return self._value_done()
+                return MORE
+            return ERROR
+        if st == _OBJ_KEY_OR_END:
+            if ch in _WS:
+                return MORE
+            if ch == "}":
+                self.stack.pop()
+                return self._value_done()
+            if ch == '"':
+                return self._start_key()
+            return ERROR
+        if st == _OBJ_KEY:
+            if ch in _WS:
+                return MORE
+            if ch == '"':
+                return self._start_key()
+            return ERROR
+        if st == _COLON:
+            if ch in _WS:
+                return MORE
+            if ch == ":":
+                self.state = _VALUE
+                return MORE
+            return ERROR
+        if st == _ARR_VALUE_OR_END:
+            if ch in _WS:
+                return MORE
+            if ch == "]":
+                self.stack.pop()
+                return self._value_done()
+            return self._begin_value(ch)
+        if st == _AFTER:
+            if ch in _WS:
+                return MORE
+            top = self.stack[-1]
+            if ch == ",":
+                self.state = _OBJ_KEY if top == "{" else _VALUE
+                return MORE
+            if (ch == "}" and top == "{") or (ch == "]" and top == "["):
+                self.stack.pop()
+                return self._value_done()
+            return ERROR
+        if st == _FINISHED:
+            return DONE_BEFORE
+        return ERROR
+
+    def _start_key(self) -> int:
+        self._string_is_key = True
+        self._key_chars = []
+        self.state = _STRING
+        return MORE
+
+    def closing_suffix(self) -> str:
+        """Text that would close the value as it stands (for repairing a cut call)."""
+        out = []
+        st = self.state
+        if st in (_STRING, _ESC, _UNICODE):
+            if st == _UNICODE:
+                out.append("0" * self._hex_left)
+            elif st == _ESC:
+                out.append("\\")
+            out.append('"')
+            if self._string_is_key:
+                out.append(": null")
+        elif st == _COLON:
+            out.append(": null")
+        elif st == _VALUE and self.stack and self.stack[-1] == "{":
+            out.append("null")
+        elif st == _LITERAL:
+            out.append(self._literal)
+        elif st == _NUMBER and not _NUMBER_RE.match("".join(self._number)):
+            out.append("0")
+        elif st == _VALUE and self.stack and self.stack[-1] == "[":
+            # after a comma in an array: drop nothing, add a null element
+            out.append("null")
+        elif st == _VALUE and not self.stack:
+            out.append("{}")
+        for opener in reversed(self.stack):
+            out.append("}" if opener == "{" else "]")
+        return "".join(out)

@@ -1,0 +1,92 @@
+"""Python call syntax in model output: ``f(a=1, b="x")`` and ``[f(), g(x=2)]``.
+
+Llama 3.x built-in tools (``brave_search.call(query="…")``) and the pythonic
+dialects (Llama 3.2 small models, LFM2, ToolACE) write calls this way. Only
+literal values are accepted (`ast.literal_eval`); nothing is executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+
+def _literal(node: ast.AST) -> Any:
+    value = ast.literal_eval(node)
+    json.dumps(value)  # must be JSON-representable
+    return value
+
+
+def _call(node: ast.AST) -> tuple[str, dict[str, Any]] | None:
+    if not isinstance(node, ast.Call) or node.args:
+        return None
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "call" and isinstance(func.value, ast.Name):
+        name = func.value.id  # brave_search.call(...)
+    elif isinstance(func, ast.Name):
+        name = func.id
+    elif isinstance(func, ast.Attribute):
+        parts = []
+        cur: ast.AST = func
+        while isinstance(cur, ast.Attribute):
+            parts.append(cur.attr)
+            cur = cur.value
+        if not isinstance(cur, ast.Name):
+            return None
+        parts.append(cur.id)
+        name = ".".join(reversed(parts))
+    else:
+        return None
+    args: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            return None
+        try:
+            args[kw.arg] = _literal(kw.value)
+        except (ValueError, TypeError, SyntaxError):
+            return None
+    return name, args
+
+
+def parse_python_calls(text: str) -> list[tuple[str, dict[str, Any]]] | None:
+    """`[f(a=1), g()]` or `f(a=1)` -> [(name, args)], or None if not that."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    body = tree.body
+    nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
+    calls = []
+    for node in nodes:
+        call = _call(node)
+        if call is None:
+            return None
+        calls.append(call)
+    return calls or None
+
+
+def balanced_end(text: str, start: int, open_ch: str, close_ch: str) -> int:
+    """Index just past the bracket closing the one at `start`, or -1 if not yet."""
+    depth = 0
+    quote = ""
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == open_ch:
+            depth += 1
+        elif ch == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1

@@ -1,0 +1,117 @@
+"""Declarative description of a tool-call dialect.
+
+Most model families write calls in one of three shapes (see DESIGN.md):
+
+* ``json``     — the call is a JSON object with a name key and an arguments
+                 key (Hermes ``<tool_call>{…}</tool_call>``, Mistral
+                 ``[TOOL_CALLS][{…}]``, Llama 3 bare ``{"name", "parameters"}``);
+* ``tag_json`` — markers carry the name, the arguments are JSON
+                 (``<function=NAME>{…}</function>``, ``>>>NAME\\n{…}``);
+* ``tagged``   — each argument sits in its own markers
+                 (``<parameter=K>V</parameter>``, ``<arg_key>K</arg_key>``).
+
+A `DialectSpec` says which shape and which markers. From it, one generic
+engine derives the streaming parser, the whole-text parse, the grammar and
+the text of calls in history. Specs are plain data: they can come from a
+dialect module, from ``models.toml`` or from template analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Shape = Literal["json", "tag_json", "tagged"]
+
+
+@dataclass(frozen=True)
+class ReasoningSpec:
+    start: str = "<think>"
+    end: str = "</think>"
+
+
+@dataclass(frozen=True)
+class DialectSpec:
+    name: str
+    shape: Shape
+
+    # -- where the calls are -----------------------------------------------------
+    section_start: str = ""  # opens the block of all calls, e.g. "[TOOL_CALLS]"
+    section_end: str = ""  # closes it
+    call_start: str = ""  # opens each call, e.g. "<tool_call>\n"
+    call_end: str = ""  # closes each call, e.g. "\n</tool_call>"
+    call_sep: str = ""  # canonical text between two calls (rendering/grammar)
+    array: bool = False  # json shape: the calls are elements of one JSON array
+
+    # -- json shape ----------------------------------------------------------------
+    name_key: str = "name"
+    args_keys: tuple[str, ...] = ("arguments", "parameters")
+    id_key: str = ""  # a key carrying the call id (Mistral "id")
+    name_is_key: bool = False  # {"NAME": {args}}
+    extra_fields: tuple[tuple[str, str], ...] = ()  # constant fields written before the name, e.g. (("type","function"),)
+    bare_json: bool = False  # no marker at all: a call is a JSON object at the very start of the output
+
+    # -- tag shapes ------------------------------------------------------------------
+    name_prefix: str = ""  # before the function name, e.g. "<function="
+    name_suffix: str = ""  # after it, e.g. ">"
+    id_prefix: str = ""  # e.g. "[CALL_ID]" (after the name)
+    args_start: str = ""  # before the arguments, e.g. "[ARGS]" or "```json\n"
+    args_end: str = ""  # after the arguments, e.g. "\n```"
+    json_in_section: bool = False  # tag_json: accept a JSON object/array form too after the section start
+
+    # -- tagged arguments ----------------------------------------------------------
+    arg_name_prefix: str = ""  # e.g. "<parameter="
+    arg_name_suffix: str = ""  # e.g. ">\n"
+    arg_value_prefix: str = ""  # e.g. "<arg_value>"
+    arg_value_suffix: str = ""  # e.g. "\n</parameter>\n"
+
+    # -- text and reasoning -----------------------------------------------------------
+    content_name: str = ""  # a pseudo-recipient meaning "text to the user" (functionary "all")
+    reasoning: ReasoningSpec | None = None
+
+    # -- model-specific extras --------------------------------------------------------
+    id_pattern: str = ""  # regex a call id must match (Mistral: ^[a-zA-Z0-9]{9}$)
+    python_tag: str = ""  # marker introducing raw code for a `python`/`code_interpreter` tool
+    stops: tuple[str, ...] = ()  # extra stop strings
+
+    # ---------------------------------------------------------------------------------
+    @property
+    def trigger(self) -> str:
+        """The marker whose appearance means 'calls begin here'."""
+        if self.section_start:
+            return self.section_start
+        if self.call_start:
+            return self.call_start
+        if self.shape != "json":
+            return self.name_prefix
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v not in ("", (), False, None) or k in ("name", "shape")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DialectSpec":
+        """Build from plain data (models.toml, JSON); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown dialect spec keys: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if isinstance(values.get("reasoning"), dict):
+            values["reasoning"] = ReasoningSpec(**values["reasoning"])
+        for key in ("args_keys", "stops"):
+            if key in values and isinstance(values[key], list):
+                values[key] = tuple(values[key])
+        if "extra_fields" in values:
+            values["extra_fields"] = tuple(tuple(x) for x in values["extra_fields"])
+        if values.get("shape") not in ("json", "tag_json", "tagged"):
+            raise ValueError("dialect spec 'shape' must be one of json, tag_json, tagged")
+        return cls(**values)
+
+
+def spec_field_names() -> list[str]:
+    return [f.name for f in fields(DialectSpec)]
+
+
+_ = field  # re-exported for dialect modules that build specs
