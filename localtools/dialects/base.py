@@ -197,8 +197,18 @@ class Dialect:
         tools: list[dict[str, Any]],
         tool_choice: str | dict[str, Any],
         parallel: bool,
+        prompt_tail: str = "",
     ) -> GrammarPlan | None:
+        """GBNF constraining calls: whole output for required/named, lazy for auto."""
         return None
+
+    def for_template(self, template: str) -> "Dialect":
+        """The dialect configured for this template's variant (default: itself)."""
+        return self
+
+    def map_call_id(self, call_id: str) -> str:
+        """A client's tool-call id in the form the template accepts (default: as is)."""
+        return call_id
 
     def stop_strings(self) -> list[str]:
         return []

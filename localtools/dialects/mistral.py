@@ -39,7 +39,39 @@ def mistral_id(source: str | None = None) -> str:
     return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:9])
 
 
+# The older templates (7B v0.3, Nemo) write a JSON array; grammar and history
+# rendering follow the template's variant, the parser accepts both.
+ARRAY_SPEC = DialectSpec(
+    name="mistral",
+    shape="json",
+    section_start="[TOOL_CALLS]",
+    array=True,
+    id_key="id",
+    args_keys=("arguments",),
+    id_pattern=r"[A-Za-z0-9]{9}",
+)
+
+
 class MistralDialect(SpecDialect):
+    def for_template(self, template: str) -> "MistralDialect":
+        if "[ARGS]" in template:
+            return self
+        variant = MistralDialect(self.spec, self.markers, self.summary)
+        variant.render_spec = ARRAY_SPEC
+        return variant
+
+    render_spec: DialectSpec | None = None
+
+    def format_calls(self, calls: list[dict]) -> str:
+        from localtools.dialects.specdialect import render_calls
+
+        return render_calls(self.render_spec or self.spec, calls)
+
+    def grammar(self, tools, tool_choice, parallel, prompt_tail=""):  # type: ignore[no-untyped-def]
+        from localtools.dialects.grammar import build_grammar
+
+        return build_grammar(self.render_spec or self.spec, tools, tool_choice, parallel, prompt_tail)
+
     def new_call_id(self, index: int) -> str | None:
         return mistral_id()
 

@@ -143,10 +143,11 @@ class SpecDialect(Dialect):
         tools: list[dict[str, Any]],
         tool_choice: str | dict[str, Any],
         parallel: bool,
+        prompt_tail: str = "",
     ) -> GrammarPlan | None:
         from localtools.dialects.grammar import build_grammar
 
-        return build_grammar(self.spec, tools, tool_choice, parallel)
+        return build_grammar(self.spec, tools, tool_choice, parallel, prompt_tail)
 
     def stop_strings(self) -> list[str]:
         return list(self.spec.stops)
