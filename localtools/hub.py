@@ -1,10 +1,13 @@
 """`localtools pull`: download a catalog model (or any REPO FILE) into the huggingface-hub cache.
 
-huggingface-hub does the real work (cache layout, locking, progress bars, Xet, retrying
-a dropped connection with a Range request). This module picks repo and file from the
-catalog, reads the environment *at call time* (huggingface-hub reads HF_ENDPOINT and
-HF_HUB_OFFLINE once, at import), and turns its exceptions into one-line errors that say
-what to do.
+huggingface-hub does the real work: cache layout, locking, progress bars, Xet, and
+resuming a dropped connection with a Range request (from the last whole 10 MiB chunk,
+up to 5 failures in a row without progress). Note: huggingface-hub 2.4 deletes a failed
+download's partial file (its PR 4228), so a *new* pull after a failed one starts over.
+
+This module picks repo and file from the catalog, reads the environment *at call time*
+(huggingface-hub reads HF_ENDPOINT and HF_HUB_OFFLINE once, at import), and turns its
+exceptions into one-line errors that say what to do.
 """
 
 from __future__ import annotations
@@ -139,8 +142,8 @@ def pull(
     except hf_errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise PullError(f"download of {where} from {endpoint} failed: HTTP {status}") from exc
-    except OSError as exc:  # network dropped for good, size mismatch, disk full
-        raise PullError(f"download of {where} failed: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # the connection dropped for good, a size mismatch, a full disk
+        raise PullError(f"download of {where} from {endpoint} failed: {type(exc).__name__}: {exc}") from exc
     return Path(path)
 
 
