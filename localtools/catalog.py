@@ -267,7 +267,8 @@ def resolve_model(name_or_path: str | None) -> ResolvedModel:
 
     as_path = Path(name_or_path).expanduser()
     if as_path.is_file():
-        return ResolvedModel(as_path.resolve(), as_path.stem, None, None, None, None)
+        # absolute(), not resolve(): a hub-cache snapshot link must not become its blob hash
+        return ResolvedModel(Path(os.path.abspath(as_path)), as_path.stem, None, None, None, None)
 
     entry = catalog.get(name_or_path)
     if entry is not None:

@@ -198,6 +198,8 @@ def _admits_none(hint: Any) -> bool:
 
 
 def _tool_name(fn: Callable[..., Any]) -> str:
+    if inspect.isclass(fn):
+        raise ToolSchemaError(f"{fn.__name__} is a class; a tool is a function or a method")
     name = getattr(fn, "__name__", None)
     if not isinstance(name, str) or not _TOOL_NAME.match(name):
         raise ToolSchemaError(f"{fn!r}: a tool needs a name of letters, digits, _ or - (got {name!r})")

@@ -81,6 +81,16 @@ def test_resolve_a_path(tmp_path: Path):
     assert (model.path, model.name, model.dialect, model.n_ctx, model.entry) == (copy, "My-Model.Q4", None, None, None)
 
 
+def test_resolve_a_path_keeps_the_link_name(tmp_path: Path):
+    blob = tmp_path / "blobs" / "0f3a9c"
+    blob.parent.mkdir()
+    blob.write_bytes(b"GGUF")
+    link = tmp_path / "Model-Q4_K_M.gguf"
+    link.symlink_to(blob)
+    model = resolve_model(str(link))
+    assert (model.path, model.name) == (link, "Model-Q4_K_M")
+
+
 def test_resolve_a_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "rel.gguf").write_bytes(b"GGUF")
     monkeypatch.chdir(tmp_path)

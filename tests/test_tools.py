@@ -423,6 +423,8 @@ def test_lambda_and_partial_are_refused():
         function_to_tool(lambda x: x)
     with pytest.raises(ToolSchemaError):
         function_to_tool(functools.partial(f_defaults, "Paris"))
+    with pytest.raises(ToolSchemaError, match="Custom is a class"):
+        function_to_tool(Custom)
 
 
 # ------------------------------------------------------------------ as_tool / tool_map
