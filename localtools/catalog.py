@@ -261,14 +261,15 @@ def resolve_model(name_or_path: str | None) -> ResolvedModel:
     """Find a model on this machine: None (the default), a file path, a catalog name, or
     `REPO/FILE.gguf` already in the hub cache. Raises ModelNotFound saying how to get it.
     """
-    catalog = load_catalog()
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
 
     as_path = Path(name_or_path).expanduser()
-    if as_path.is_file():
+    if as_path.is_file():  # before the catalog: a broken user catalog must not block a path
         # absolute(), not resolve(): a hub-cache snapshot link must not become its blob hash
         return ResolvedModel(Path(os.path.abspath(as_path)), as_path.stem, None, None, None, None)
+
+    catalog = load_catalog()
 
     entry = catalog.get(name_or_path)
     if entry is not None:

@@ -196,6 +196,11 @@ def test_malformed_user_catalog_is_a_clear_error(isolated: Path, text: str, patt
     (isolated / "user-models.toml").write_text(text)
     with pytest.raises(CatalogError, match=pattern):
         load_catalog()
+    with pytest.raises(CatalogError, match=pattern):
+        resolve_model("qwen3-4b")
+    model_file = isolated / "direct.gguf"
+    model_file.write_bytes(b"GGUF")
+    assert resolve_model(str(model_file)).path == model_file  # a path needs no catalog
 
 
 def test_list_models_marks_the_default_present_with_its_size():
