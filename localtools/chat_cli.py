@@ -1,0 +1,302 @@
+"""`localtools chat`: a terminal conversation with a model that can use tools.
+
+Streams the reply as it comes, shows every tool call and its result, runs
+Python tools (asking first unless --yes) and feeds results back until the
+model answers in text. Line editing and history come from readline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from localtools.chat_backends import ChatBackend
+from localtools.tools import call_tool, function_to_tool
+
+MAX_TOOL_ROUNDS = 8
+RESULT_PREVIEW_CHARS = 800
+
+HELP = """Commands:
+  /help           this help
+  /tools          list the tools the model can call
+  /system TEXT    set the system prompt (empty TEXT clears it)
+  /reset          forget the conversation
+  /save FILE      save the conversation as OpenAI messages JSON
+  /load FILE      load a conversation saved with /save
+  /quit           leave (Ctrl-D works too)
+Input: end a line with \\ to continue on the next one, or wrap several lines in \"\"\".
+Ctrl-C stops the current reply; Ctrl-D leaves."""
+
+
+def _style(code: str, text: str, enabled: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if enabled else text
+
+
+@dataclass
+class ChatSettings:
+    system: str | None = None
+    tool_choice: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    auto_yes: bool = False
+
+
+@dataclass
+class ChatApp:
+    backend: ChatBackend
+    functions: list[Callable[..., Any]] = field(default_factory=list)
+    settings: ChatSettings = field(default_factory=ChatSettings)
+    out: TextIO = sys.stdout
+    read_line: Callable[[str], str] = input
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.color = self.out.isatty() and not os.environ.get("NO_COLOR")
+        self.schemas = [function_to_tool(fn) for fn in self.functions]
+        self.by_name = {s["function"]["name"]: fn for s, fn in zip(self.schemas, self.functions)}
+
+    # ---- output -----------------------------------------------------------------
+    def say(self, text: str = "", end: str = "\n") -> None:
+        self.out.write(text + end)
+        self.out.flush()
+
+    def dim(self, text: str) -> str:
+        return _style("2", text, self.color)
+
+    def bold(self, text: str) -> str:
+        return _style("1", text, self.color)
+
+    # ---- main loop --------------------------------------------------------------
+    def run(self) -> int:
+        self.say(self.bold(f"localtools chat — {self.backend.name}"))
+        if self.schemas:
+            self.say(self.dim(f"tools: {', '.join(self.by_name)}"))
+        self.say(self.dim("Type /help for commands; Ctrl-D to leave."))
+        while True:
+            try:
+                text = self.read_input()
+            except EOFError:
+                self.say()
+                return 0
+            except KeyboardInterrupt:
+                self.say()
+                continue
+            if text is None or not text.strip():
+                continue
+            if text.startswith("/"):
+                if self.command(text.strip()) == "quit":
+                    return 0
+                continue
+            self.messages.append({"role": "user", "content": text})
+            self.answer()
+
+    def read_input(self) -> str | None:
+        line = self.read_line(self.bold(">>> ") if self.color else ">>> ")
+        if line.strip() == '"""':
+            lines = []
+            while True:
+                nxt = self.read_line("... ")
+                if nxt.strip() == '"""':
+                    return "\n".join(lines)
+                lines.append(nxt)
+        parts = []
+        while line.endswith("\\"):
+            parts.append(line[:-1])
+            line = self.read_line("... ")
+        parts.append(line)
+        return "\n".join(parts)
+
+    # ---- commands ---------------------------------------------------------------
+    def command(self, text: str) -> str | None:
+        name, _, arg = text.partition(" ")
+        arg = arg.strip()
+        if name in ("/quit", "/exit"):
+            return "quit"
+        if name == "/help":
+            self.say(HELP)
+        elif name == "/tools":
+            if not self.schemas:
+                self.say("No tools. Start with --tools FILE.py (or --builtin-tools).")
+            for schema in self.schemas:
+                fn = schema["function"]
+                params = ", ".join(fn.get("parameters", {}).get("properties", {}))
+                self.say(f"  {self.bold(fn['name'])}({params}) — {fn.get('description', '')}")
+        elif name == "/system":
+            self.settings.system = arg or None
+            self.say(self.dim("system prompt set" if arg else "system prompt cleared"))
+        elif name == "/reset":
+            self.messages.clear()
+            self.say(self.dim("conversation cleared"))
+        elif name == "/save":
+            if not arg:
+                self.say("usage: /save FILE")
+            else:
+                Path(arg).write_text(json.dumps(self.full_messages(), indent=2, ensure_ascii=False) + "\n")
+                self.say(self.dim(f"saved {len(self.full_messages())} messages to {arg}"))
+        elif name == "/load":
+            self.load(arg)
+        else:
+            self.say(f"unknown command {name}; /help lists them")
+        return None
+
+    def load(self, path: str) -> None:
+        if not path:
+            self.say("usage: /load FILE")
+            return
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            self.say(f"cannot load {path}: {exc}")
+            return
+        if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m for m in data):
+            self.say(f"{path} is not a list of OpenAI messages")
+            return
+        if data and data[0].get("role") == "system":
+            self.settings.system = data[0].get("content")
+            data = data[1:]
+        self.messages = data
+        self.say(self.dim(f"loaded {len(data)} messages from {path}"))
+
+    def full_messages(self) -> list[dict[str, Any]]:
+        head = [{"role": "system", "content": self.settings.system}] if self.settings.system else []
+        return head + self.messages
+
+    # ---- one user turn: reply, tools, reply … ----------------------------------------
+    def answer(self) -> None:
+        tool_choice = self.settings.tool_choice
+        for _ in range(MAX_TOOL_ROUNDS):
+            try:
+                message = self.stream_reply(tool_choice)
+            except KeyboardInterrupt:
+                self.say(self.dim("\n[stopped]"))
+                return
+            except Exception as exc:  # noqa: BLE001 - show, keep the chat alive
+                self.say(f"\nerror: {exc}")
+                return
+            if message is None:
+                return
+            self.messages.append(message)
+            if not message.get("tool_calls"):
+                return
+            if not self.run_tools(message["tool_calls"]):
+                return
+            # a forced choice applies to the first step only, or it would loop for ever
+            if tool_choice not in (None, "auto", "none"):
+                tool_choice = "auto"
+        self.say(self.dim(f"[stopped after {MAX_TOOL_ROUNDS} rounds of tool calls]"))
+
+    def stream_reply(self, tool_choice: str | None) -> dict[str, Any] | None:
+        content: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish = None
+        stream = self.backend.stream(
+            self.full_messages(),
+            self.schemas or None,
+            tool_choice if self.schemas else None,
+            self.settings.temperature,
+            self.settings.max_tokens,
+        )
+        wrote = False
+        try:
+            for chunk in stream:
+                for choice in chunk.get("choices", []):
+                    delta = choice.get("delta") or {}
+                    if delta.get("reasoning_content"):
+                        self.out.write(self.dim(delta["reasoning_content"]))
+                        wrote = True
+                    if delta.get("content"):
+                        content.append(delta["content"])
+                        self.out.write(delta["content"])
+                        wrote = True
+                    for tc in delta.get("tool_calls") or []:
+                        slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
+                        if tc.get("id"):
+                            slot["id"] = tc["id"]
+                        fn = tc.get("function") or {}
+                        if fn.get("name"):
+                            slot["name"] = fn["name"]
+                        slot["arguments"] += fn.get("arguments") or ""
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                self.out.flush()
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        if wrote:
+            self.say()
+        if finish == "length":
+            self.say(self.dim("[reply cut at max tokens]"))
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+        if calls:
+            message["tool_calls"] = [
+                {"id": c["id"] or f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}}
+                for i, c in sorted(calls.items())
+            ]
+        return message
+
+    def run_tools(self, tool_calls: list[dict[str, Any]]) -> bool:
+        for call in tool_calls:
+            fn_name = call["function"]["name"]
+            raw = call["function"]["arguments"]
+            try:
+                args = json.loads(raw) if raw.strip() else {}
+                pretty = json.dumps(args, indent=2, ensure_ascii=False)
+            except ValueError:
+                args, pretty = None, raw
+            self.say(self.bold(f"→ tool call: {fn_name}"))
+            self.say(pretty)
+            fn = self.by_name.get(fn_name)
+            if fn is None:
+                result = f"error: no tool named {fn_name}"
+            elif args is None:
+                result = "error: the arguments were not valid JSON"
+            elif not self.confirm(fn_name):
+                result = "error: the user declined to run this tool"
+            else:
+                result = call_tool(fn, args)
+            preview = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + " …"
+            self.say(self.dim(f"← result: {preview}"))
+            self.messages.append({"role": "tool", "tool_call_id": call["id"], "name": fn_name, "content": result})
+        return True
+
+    def confirm(self, name: str) -> bool:
+        if self.settings.auto_yes:
+            return True
+        try:
+            answer = self.read_line(f"Run {name}? [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            self.say()
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+
+def enable_line_editing() -> None:
+    """Arrow keys and a persistent history, where readline exists."""
+    try:
+        import atexit
+        import readline
+    except ImportError:  # Windows without pyreadline
+        return
+    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "localtools"
+    history = state / "chat_history"
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        if history.exists():
+            readline.read_history_file(history)
+    except OSError:
+        return
+    readline.set_history_length(1000)
+    atexit.register(lambda: _save_history(readline, history))
+
+
+def _save_history(readline: Any, history: Path) -> None:
+    try:
+        readline.write_history_file(history)
+    except OSError:
+        pass
