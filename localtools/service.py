@@ -1,0 +1,175 @@
+"""One chat request, from validated messages to parser events (no HTTP here).
+
+The API layer and in-process callers both go through `start_chat`, so the
+prompt, the grammar, the stop strings and the parsing of tool calls are
+decided once, for every front end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Iterator, Union
+
+from localtools.dialects import ArgsDelta, CallEnd, CallStart, Event
+from localtools.engine import GenerationStats, GrammarSpec, SamplingParams
+from localtools.prompting import build_prompt
+from localtools.runtime import ModelRuntime
+from localtools.templating import TemplateError
+
+log = logging.getLogger("localtools.service")
+
+PROMPT_TAIL_CHARS = 200
+
+
+class ChatRequestError(Exception):
+    """A request this model cannot take as it is (the client can fix it: HTTP 400)."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+@dataclass
+class ChatOptions:
+    tools: list[dict[str, Any]] | None = None  # OpenAI tool dicts, already validated
+    tool_choice: str | dict[str, Any] | None = None  # None = "auto" if tools else "none"
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
+    stream: bool = True  # False: the parser holds each call until complete
+
+
+@dataclass
+class Finish:
+    finish_reason: str  # "stop" | "length" | "tool_calls" | "cancelled"
+    stats: GenerationStats
+
+
+ChatItem = Union[Event, Finish]
+
+
+class ChatRun:
+    """A running chat generation: iterate (sync or async) for events, then one Finish."""
+
+    def __init__(self, handle: Any, parser: Any, runtime: ModelRuntime, calls_allowed: bool, prompt: str) -> None:
+        self._handle = handle
+        self._parser = parser
+        self._dialect = runtime.dialect
+        self._calls_allowed = calls_allowed
+        self._saw_call = False
+        self.prompt = prompt
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self._handle.stats
+
+    def cancel(self) -> None:
+        """Stop generating (client gone); iteration then ends with finish 'cancelled'."""
+        self._handle.cancel()
+
+    def _events(self, events: list[Event]) -> Iterator[Event]:
+        for ev in events:
+            if isinstance(ev, (CallStart, ArgsDelta, CallEnd)):
+                if not self._calls_allowed:  # tool_choice "none": never a call
+                    continue
+                if isinstance(ev, CallStart):
+                    self._saw_call = True
+                    if ev.id is None:
+                        ev = CallStart(ev.index, ev.name, self._dialect.new_call_id(ev.index))
+            yield ev
+
+    def _finish(self) -> Finish:
+        reason = self._handle.stats.finish_reason
+        if reason == "stop" and self._saw_call:
+            reason = "tool_calls"
+        return Finish(reason, self._handle.stats)
+
+    def __iter__(self) -> Iterator[ChatItem]:
+        for piece in self._handle:
+            yield from self._events(self._parser.feed(piece))
+        yield from self._events(self._parser.finish())
+        yield self._finish()
+
+    async def __aiter__(self) -> AsyncIterator[ChatItem]:
+        async for piece in self._handle:
+            for ev in self._events(self._parser.feed(piece)):
+                yield ev
+        for ev in self._events(self._parser.finish()):
+            yield ev
+        yield self._finish()
+
+
+def _response_format_grammar(response_format: dict[str, Any] | None) -> GrammarSpec | None:
+    """A strict grammar for `json_object` / `json_schema` response formats."""
+    if not response_format or response_format.get("type") in (None, "text"):
+        return None
+    if response_format["type"] == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+    else:
+        schema = {"type": "object"}
+    from localtools.engine import json_schema_to_gbnf
+
+    gbnf = json_schema_to_gbnf({"response": schema})
+    return GrammarSpec(gbnf=f"{gbnf}\nroot ::= response\n")
+
+
+def render_prompt(runtime: ModelRuntime, messages: list[dict[str, Any]], options: ChatOptions) -> str:
+    """The prompt text for these messages (raises ChatRequestError on template failure)."""
+    choice = effective_tool_choice(options)
+    tools = options.tools or None
+    template = runtime.template_for(bool(tools) and choice != "none")
+    try:
+        return build_prompt(
+            template,
+            runtime.dialect,
+            messages,
+            tools,
+            choice,
+            options.template_kwargs,
+            tool_prompt=runtime.tool_prompt,
+        )
+    except TemplateError as exc:
+        raise ChatRequestError(str(exc), param="messages", code="template_error") from None
+
+
+def effective_tool_choice(options: ChatOptions) -> str | dict[str, Any]:
+    if options.tool_choice is not None:
+        return options.tool_choice
+    return "auto" if options.tools else "none"
+
+
+def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: ChatOptions) -> ChatRun:
+    """Render, constrain and submit one chat request; raises ChatRequestError or QueueFull."""
+    choice = effective_tool_choice(options)
+    tools = options.tools or []
+    calls_allowed = bool(tools) and choice != "none"
+    prompt = render_prompt(runtime, messages, options)
+    tail = prompt[-PROMPT_TAIL_CHARS:]
+
+    grammar: GrammarSpec | None = None
+    if calls_allowed:
+        plan = runtime.dialect.grammar(tools, choice, options.parallel_tool_calls, prompt_tail=tail)
+        if plan is not None:
+            grammar = GrammarSpec(gbnf=plan.gbnf, lazy=plan.lazy, triggers=list(plan.triggers))
+    if grammar is None and not calls_allowed:
+        grammar = _response_format_grammar(options.response_format)
+
+    stop = list(options.sampling.stop)
+    for s in runtime.dialect.stop_strings():
+        if s not in stop:
+            stop.append(s)
+    sampling = dataclasses.replace(options.sampling, stop=stop, grammar=grammar or options.sampling.grammar)
+
+    parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=options.stream)
+    handle = runtime.scheduler.submit(prompt, sampling)
+    return ChatRun(handle, parser, runtime, calls_allowed, prompt)
+
+
+def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:
+    """Raw text completion (/v1/completions): the prompt goes to the model as is."""
+    return runtime.scheduler.submit(prompt, sampling)
