@@ -1,0 +1,103 @@
+"""analyze_template: a chat template's tool-call dialect, from the template alone.
+
+The day a new model family appears, its template already shows how it writes
+calls: render probe conversations, diff them, read the markers off the
+differences (see derive.py). The result is a `DialectSpec`, from which
+`SpecDialect` makes the parser, the grammar and the history rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+from localtools.analysis.derive import (
+    CallRenders,
+    Findings,
+    classify,
+    derive_json,
+    derive_reasoning,
+    derive_tag,
+    generation_prompt,
+)
+from localtools.analysis.diff import diff_split
+from localtools.analysis.probe import ASSISTANT_MSG, assistant, probe_capabilities, user
+from localtools.analysis.render import Renderer, make_renderer
+from localtools.dialects.spec import DialectSpec
+
+_CAPS = ("reads_tools", "renders_tool_calls", "parallel_calls", "object_arguments", "system_role", "reasoning")
+
+
+@dataclass
+class TemplateAnalysis:
+    spec: DialectSpec | None  # None when no usable tool syntax was found
+    caps: dict[str, bool]  # reads_tools, renders_tool_calls, parallel_calls, object_arguments, system_role, reasoning
+    generation_prompt: str  # what add_generation_prompt=True appends
+    evidence: dict[str, str] = field(default_factory=dict)  # the markers found, by role
+    notes: list[str] = field(default_factory=list)  # why something could not be derived
+
+
+_CACHE: dict[str, TemplateAnalysis] = {}
+
+
+def analyze_template(source: str) -> TemplateAnalysis:
+    """Infer the tool-call dialect of a template; cached per sha256 of the source. Never raises."""
+    key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    cached = _CACHE.get(key)
+    if cached is None:
+        try:
+            cached = _analyze(source)
+        except Exception as exc:  # analysis of untrusted input must not take the caller down
+            cached = TemplateAnalysis(None, dict.fromkeys(_CAPS, False), "", {}, [f"analysis failed: {exc!r}"])
+        _CACHE[key] = cached
+    return replace(cached, caps=dict(cached.caps), evidence=dict(cached.evidence), notes=list(cached.notes))
+
+
+def _analyze(source: str) -> TemplateAnalysis:
+    render = make_renderer(source)
+    if render is None:
+        return TemplateAnalysis(None, dict.fromkeys(_CAPS, False), "", {}, ["the template does not compile"])
+    caps = probe_capabilities(render)
+    found = Findings()
+    prompt = generation_prompt(render)
+    found.evidence["generation_prompt"] = prompt
+    eot = _end_of_turn(render)
+    if eot:
+        found.evidence["end_of_turn"] = eot
+    reasoning = derive_reasoning(render, found)
+    spec = _derive_spec(render, caps, found) if caps["renders_tool_calls"] else None
+    if not caps["renders_tool_calls"]:
+        found.notes.append("the template does not render assistant tool calls")
+    if spec is not None:
+        spec = replace(spec, reasoning=reasoning, stops=(eot.strip(),) if eot.strip() else ())
+        for role, value in spec.to_dict().items():
+            if isinstance(value, str) and role not in ("name", "shape"):
+                found.evidence[role] = value
+    return TemplateAnalysis(spec, caps, prompt, found.evidence, found.notes)
+
+
+def _derive_spec(render: Renderer, caps: dict[str, bool], found: Findings) -> DialectSpec | None:
+    cr = CallRenders(render, string_args=not caps["object_arguments"])
+    h1 = cr.calls([cr.call()])
+    if not h1:
+        found.notes.append("an assistant turn with one call does not render")
+        return None
+    found.evidence["call_text"] = h1
+    shape = classify(h1)
+    if shape is None:
+        found.notes.append("the rendered call has neither a JSON name nor recognisable argument markers")
+        return None
+    if shape == "json":
+        return derive_json(cr, h1, found)
+    return derive_tag(cr, h1, shape, found)
+
+
+def _end_of_turn(render: Renderer) -> str:
+    """What closes an assistant turn (the text after its content, up to the next turn)."""
+    text = render([user(), assistant(ASSISTANT_MSG)], None)
+    shorter = render([user()], None)
+    if not text or ASSISTANT_MSG not in text:
+        return ""
+    after = text.split(ASSISTANT_MSG, 1)[1]
+    _ = diff_split(shorter or "", text)
+    return after

@@ -1,0 +1,454 @@
+"""Derive a DialectSpec from renders of probe conversations.
+
+Each step renders conversations that differ in one thing (no call vs one
+call, one vs two calls, one vs two arguments, with and without reasoning)
+and reads the markers off the difference. The probe names and values are
+unique tokens, so their positions in a render say where the syntax is:
+what precedes the function name is the call opener, what separates two
+calls splits section markers from per-call markers, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from localtools.analysis.diff import diff_split, is_marker, marker_prefix, marker_suffix, segmentize_markers
+from localtools.analysis.probe import (
+    ARG_FIRST,
+    ARG_SECOND,
+    ASSISTANT_MSG,
+    FUN_FIRST,
+    FUN_SECOND,
+    ID_FIRST,
+    ID_SECOND,
+    THINKING,
+    VALUE_X,
+    VALUE_Y,
+    assistant,
+    call,
+    probe_tools,
+    user,
+)
+from localtools.analysis.render import Renderer
+from localtools.dialects.spec import DialectSpec, ReasoningSpec
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\r\n"
+
+
+@dataclass
+class Findings:
+    """What the derivation found, beyond the spec: for `inspect` and for notes."""
+
+    evidence: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class CallRenders:
+    """Renders of an assistant turn holding calls, minus the content-only turn."""
+
+    def __init__(self, render: Renderer, string_args: bool) -> None:
+        self.render = render
+        self.tools = probe_tools()
+        self.string_args = string_args
+        self.baseline = self._turn(assistant(ASSISTANT_MSG))
+
+    def _turn(self, message: dict[str, Any]) -> str | None:
+        text = self.render([user(), message], self.tools)
+        if text is None:
+            text = self.render([user(), message], None)
+        return text
+
+    def calls(self, calls: list[dict[str, Any]]) -> str | None:
+        """The text the calls add in place of the content-only turn's content."""
+        if self.baseline is None:
+            return None
+        text = self._turn(assistant("", calls))
+        if text is None:
+            text = self._turn(assistant(None, calls))
+        if text is None:
+            return None
+        return diff_split(self.baseline, text).right
+
+    def call(self, name: str = FUN_FIRST, args: dict[str, Any] | None = None, call_id: str = ID_FIRST) -> dict[str, Any]:
+        return call(name, args, call_id, self.string_args)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def _split_last_segment(opener: str) -> tuple[str, str]:
+    """(before, last) — the last non-blank marker/text segment and what precedes it."""
+    segs = segmentize_markers(opener)
+    i = len(segs) - 1
+    while i > 0 and not segs[i].strip():
+        i -= 1
+    if i < 0:
+        return "", opener
+    last = "".join(segs[i:])
+    before = "".join(segs[:i])
+    if not is_marker(segs[i]):
+        # text like "\n<function=": whitespace before it belongs to the part before
+        stripped = last.lstrip(_WS)
+        before += last[: len(last) - len(stripped)]
+        last = stripped
+    return before, last
+
+
+def _split_first_segment(closer: str) -> tuple[str, str]:
+    """(first, rest) — the first non-blank segment (with its trailing blanks) and the rest."""
+    segs = segmentize_markers(closer)
+    i = 0
+    while i < len(segs) - 1 and not segs[i].strip():
+        i += 1
+    j = i + 1
+    while j < len(segs) and not segs[j].strip():
+        j += 1
+    return "".join(segs[:j]), "".join(segs[j:])
+
+
+def _split_between(before: str, between: str, after: str) -> tuple[str, str, str]:
+    """Split the text between two calls into (closer, separator, opener).
+
+    The opener is what the text before the first call shares with the end of
+    `between`; the closer is what the text after the last call shares with
+    its start."""
+    opener = marker_suffix(before, between)
+    closer = marker_prefix(after, between)
+    overlap = len(opener) + len(closer) - len(between)
+    if overlap > 0:
+        trimmed = opener.lstrip(_WS)
+        cut = min(overlap, len(opener) - len(trimmed))
+        opener = opener[cut:]
+        overlap -= cut
+        if overlap > 0:
+            closer = closer[: len(closer) - overlap]
+    sep = between[len(closer) : len(between) - len(opener)]
+    return closer, sep, opener
+
+
+def _json_object_at(text: str, start: int) -> tuple[Any, int] | None:
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except ValueError:
+        return None
+    return value, end
+
+
+def _enclosing_object(text: str, pos: int, want: str) -> tuple[int, int, dict[str, Any]] | None:
+    """The innermost JSON object around `pos` whose text contains `want`."""
+    i = text.rfind("{", 0, pos + 1)
+    while i >= 0:
+        found = _json_object_at(text, i)
+        if found and isinstance(found[0], dict) and found[1] > pos and want in text[i : found[1]]:
+            return i, found[1], found[0]
+        i = text.rfind("{", 0, i)
+    return None
+
+
+def _json_name_pos(text: str, name: str) -> tuple[int, bool] | None:
+    """Position of `"name"` as a JSON value (False) or key (True), if any."""
+    for m in re.finditer(re.escape(json.dumps(name)), text):
+        before = text[: m.start()].rstrip(_WS)
+        after = text[m.end() :].lstrip(_WS)
+        if before.endswith(":"):
+            return m.start(), False
+        if after.startswith(":") and before.endswith(("{", ",")):
+            return m.start(), True
+    return None
+
+
+def _canonical_args_keys(key: str) -> tuple[str, ...]:
+    others = [k for k in ("arguments", "parameters") if k != key]
+    return (key, *others)
+
+
+# ---------------------------------------------------------------------------
+# shapes
+# ---------------------------------------------------------------------------
+
+
+def classify(h1: str) -> str | None:
+    """json / tag_json / tagged from one rendered call, or None."""
+    if FUN_FIRST not in h1:
+        return None
+    if _json_name_pos(h1, FUN_FIRST):
+        return "json"
+    if json.dumps(ARG_FIRST) in h1:
+        return "tag_json"
+    if ARG_FIRST in h1:
+        return "tagged"
+    return None
+
+
+def derive_json(cr: CallRenders, h1: str, found: Findings) -> DialectSpec | None:
+    loc = _json_name_pos(h1, FUN_FIRST)
+    assert loc is not None
+    pos, name_is_key = loc
+    enclosing = _enclosing_object(h1, pos, ARG_FIRST)
+    if enclosing is None:
+        found.notes.append("the call's JSON object does not parse")
+        return None
+    start, end, obj = enclosing
+    name_key, args_key, id_key = "name", "", ""
+    extra: list[tuple[str, str]] = []
+    seen_name = False
+    for key, value in obj.items():
+        if value == FUN_FIRST:
+            name_key, seen_name = key, True
+        elif value == ID_FIRST:
+            id_key = key
+        elif (isinstance(value, dict) and ARG_FIRST in value) or (isinstance(value, str) and ARG_FIRST in value):
+            args_key = key
+        elif isinstance(value, str) and not seen_name:
+            extra.append((key, value))  # a constant written before the name
+    if name_is_key:
+        args_key = FUN_FIRST
+    if not args_key:
+        found.notes.append("no key holds the arguments in the call's JSON object")
+        return None
+    # an enclosing wrapper such as {"type": "function", "function": {…}} becomes marker text
+    pre, post = h1[:start], h1[end:]
+    array = pre.rstrip(_WS).endswith("[") and post.lstrip(_WS).startswith("]")
+    if array:
+        pre = pre.rstrip(_WS)[:-1]
+        post = post.lstrip(_WS)[1:]
+    if ID_FIRST in pre or ID_FIRST in post:
+        found.notes.append("the call id is written outside the call's JSON object")
+        return None
+    section_start, call_start, call_end, section_end, sep = "", pre, post, "", ""
+    if array:
+        section_start, call_start, call_end, section_end = pre, "", "", post
+    else:
+        h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
+        loc1 = _json_name_pos(h2, FUN_FIRST) if h2 else None
+        loc2 = _json_name_pos(h2, FUN_SECOND) if h2 else None
+        first = _enclosing_object(h2, loc1[0], ARG_FIRST) if h2 and loc1 else None
+        second = _enclosing_object(h2, loc2[0], ARG_FIRST) if h2 and loc2 else None
+        if h2 and first and second and first[1] <= second[0]:
+            between = h2[first[1] : second[0]]
+            call_end, sep, call_start = _split_between(pre, between, post)
+            section_start = pre[: len(pre) - len(call_start)]
+            section_end = post[len(call_end) :]
+            found.evidence["call_separator"] = sep
+    bare = not (section_start + call_start).strip()
+    return DialectSpec(
+        name="analyzed",
+        shape="json",
+        section_start=section_start,
+        section_end=section_end,
+        call_start=call_start,
+        call_end=call_end,
+        call_sep=sep if not array else "",
+        array=array,
+        name_key=name_key,
+        args_keys=_canonical_args_keys(args_key) if not name_is_key else ("arguments",),
+        id_key=id_key,
+        name_is_key=name_is_key,
+        extra_fields=tuple(extra),
+        bare_json=bare,
+    )
+
+
+@dataclass
+class _Call:
+    name_start: int
+    name_end: int
+    body_start: int  # where the arguments begin (tag_json: the JSON object)
+    body_end: int
+
+
+def _locate_tag_json(text: str, name: str, offset: int = 0) -> _Call | None:
+    n = text.find(name, offset)
+    if n < 0:
+        return None
+    a = text.find(json.dumps(ARG_FIRST), n)
+    if a < 0:
+        # zero-argument or differently written call
+        return None
+    enclosing = _enclosing_object(text, a, ARG_FIRST)
+    if enclosing is None or enclosing[0] < n + len(name):
+        return None
+    return _Call(n, n + len(name), enclosing[0], enclosing[1])
+
+
+def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> DialectSpec | None:
+    arg_fields: dict[str, str] = {}
+    if shape == "tagged":
+        arg_fields_or_none = _derive_arg_markers(cr, found)
+        if arg_fields_or_none is None:
+            return None
+        arg_fields = arg_fields_or_none
+
+    def locate(text: str, name: str, value: str, offset: int = 0) -> _Call | None:
+        if shape == "tag_json":
+            return _locate_tag_json(text, name, offset)
+        n = text.find(name, offset)
+        if n < 0:
+            return None
+        a = text.find(ARG_FIRST, n + len(name))
+        v = text.find(value, a)
+        if a < 0 or v < 0:
+            return None
+        start = a - len(arg_fields["arg_name_prefix"])
+        end = v + len(value)
+        suffix = arg_fields["arg_value_suffix"]
+        if text.startswith(suffix, end):
+            end += len(suffix)
+        return _Call(n, n + len(name), max(start, n + len(name)), end)
+
+    c1 = locate(h1, FUN_FIRST, VALUE_X)
+    if c1 is None:
+        found.notes.append("could not find the arguments after the function name")
+        return None
+    head, mid, tail = h1[: c1.name_start], h1[c1.name_end : c1.body_start], h1[c1.body_end :]
+    section_start, opener, closer, section_end, sep = "", head, tail, "", ""
+    h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
+    if h2:
+        a1 = locate(h2, FUN_FIRST, VALUE_X)
+        a2 = locate(h2, FUN_SECOND, VALUE_Y, a1.body_end if a1 else 0)
+        if a1 and a2:
+            between = h2[a1.body_end : a2.name_start]
+            closer, sep, opener = _split_between(head, between, tail)
+            section_start = head[: len(head) - len(opener)]
+            section_end = tail[len(closer) :]
+            found.evidence["call_separator"] = sep
+    call_start, name_prefix = _split_last_segment(opener)
+    name_suffix, id_prefix, args_start = mid, "", ""
+    if ID_FIRST in mid:
+        before, after = mid.split(ID_FIRST, 1)
+        name_suffix, id_prefix = _split_last_segment(before)
+        args_start = after
+    elif ID_FIRST in head or ID_FIRST in tail:
+        found.notes.append("the call id is written away from the name; ids are not parsed")
+    if ID_FIRST in (section_start + call_start + name_prefix + closer):
+        found.notes.append("the call id sits inside a call marker")
+        return None
+    if shape == "tagged":
+        prefix = arg_fields["arg_name_prefix"]
+        name_suffix = name_suffix[: len(name_suffix) - len(prefix)] if name_suffix.endswith(prefix) else name_suffix
+    elif not ID_FIRST in mid:
+        name_suffix, args_start = _split_first_segment(mid) if _has_two_segments(mid) else (mid, "")
+    if not name_prefix.strip() and not call_start.strip() and not section_start.strip():
+        found.notes.append("nothing marks where a call begins")
+        return None
+    return DialectSpec(
+        name="analyzed",
+        shape=shape,  # type: ignore[arg-type]
+        section_start=section_start,
+        section_end=section_end,
+        call_start=call_start,
+        call_end=closer,
+        call_sep=sep,
+        name_prefix=name_prefix,
+        name_suffix=name_suffix,
+        id_prefix=id_prefix,
+        args_start=args_start,
+        **arg_fields,
+    )
+
+
+def _has_two_segments(text: str) -> bool:
+    return len([s for s in segmentize_markers(text) if s.strip()]) >= 2
+
+
+def _derive_arg_markers(cr: CallRenders, found: Findings) -> dict[str, str] | None:
+    """Tagged arguments: markers around each argument's name and value."""
+    h = cr.calls([cr.call(FUN_FIRST, {ARG_FIRST: VALUE_X, ARG_SECOND: VALUE_Y})])
+    if not h:
+        found.notes.append("a call with two arguments does not render")
+        return None
+    n = h.find(FUN_FIRST)
+    pa1 = h.find(ARG_FIRST, n)
+    px = h.find(VALUE_X, pa1)
+    pa2 = h.find(ARG_SECOND, px)
+    py = h.find(VALUE_Y, pa2)
+    if min(n, pa1, px, pa2, py) < 0:
+        found.notes.append("the arguments are not written in order")
+        return None
+    g0 = h[n + len(FUN_FIRST) : pa1]
+    g1 = h[pa1 + len(ARG_FIRST) : px]
+    g2 = h[px + len(VALUE_X) : pa2]
+    g3 = h[py + len(VALUE_Y) :]
+    value_suffix, sep, name_prefix = _split_between(g0, g2, g3)
+    if sep.strip():
+        found.notes.append(f"arguments are separated by {sep!r}, which the spec cannot express")
+    if not name_prefix.strip():
+        found.notes.append("nothing marks where an argument begins")
+        return None
+    if g1.strip() and _has_two_segments(g1):
+        name_suffix, value_prefix = _split_first_segment(g1)
+    else:
+        name_suffix, value_prefix = g1, ""
+    if not (name_suffix.strip() or value_prefix.strip()):
+        found.notes.append("nothing separates an argument's name from its value")
+        return None
+    if not value_suffix.strip():
+        found.notes.append("nothing marks where an argument's value ends")
+        return None
+    return {
+        "arg_name_prefix": name_prefix,
+        "arg_name_suffix": name_suffix,
+        "arg_value_prefix": value_prefix,
+        "arg_value_suffix": value_suffix,
+    }
+
+
+# ---------------------------------------------------------------------------
+# reasoning and the generation prompt
+# ---------------------------------------------------------------------------
+
+
+def generation_prompt(render: Renderer, **kwargs: Any) -> str:
+    on = render([user()], probe_tools(), add_generation_prompt=True, **kwargs)
+    off = render([user()], probe_tools(), add_generation_prompt=False, **kwargs)
+    if on is None or off is None:
+        return ""
+    if on.startswith(off):
+        return on[len(off) :]
+    return diff_split(off, on).right
+
+
+def derive_reasoning(render: Renderer, found: Findings) -> ReasoningSpec | None:
+    """Reasoning markers: around rendered reasoning_content, or from enable_thinking."""
+    plain = render([user(), assistant(ASSISTANT_MSG)], None)
+    with_r = render([user(), assistant(ASSISTANT_MSG, reasoning=THINKING)], None)
+    if plain and with_r and THINKING in with_r:
+        right = diff_split(plain, with_r).right
+        if THINKING in right:
+            before, after = right.split(THINKING, 1)
+            start = _last_marker(before)
+            end = _first_marker(after)
+            if start and end:
+                found.evidence["reasoning"] = f"{start}…{end}"
+                return ReasoningSpec(start, end)
+    on = generation_prompt(render, enable_thinking=True)
+    off = generation_prompt(render, enable_thinking=False)
+    if on != off:
+        d = diff_split(on, off)
+        markers = [s for s in segmentize_markers(d.right) if is_marker(s)]
+        if len(markers) >= 2:
+            found.evidence["reasoning"] = f"{markers[0]}…{markers[-1]} (closed when thinking is off)"
+            return ReasoningSpec(markers[0], markers[-1])
+        opened = [s for s in segmentize_markers(d.left) if is_marker(s)]
+        if opened:
+            guess = "</" + opened[-1][1:] if opened[-1].startswith("<") else ""
+            if guess:
+                found.evidence["reasoning"] = f"{opened[-1]}… (opened by the generation prompt)"
+                return ReasoningSpec(opened[-1], guess)
+    return None
+
+
+def _last_marker(text: str) -> str:
+    segs = [s for s in segmentize_markers(text) if s.strip()]
+    return segs[-1].strip() if segs else ""
+
+
+def _first_marker(text: str) -> str:
+    segs = [s for s in segmentize_markers(text) if s.strip()]
+    return segs[0].strip() if segs else ""
