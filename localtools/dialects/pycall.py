@@ -12,8 +12,20 @@ import json
 from typing import Any
 
 
+_JSON_NAMES = {"true": True, "false": False, "null": None}
+
+
+class _JsonNames(ast.NodeTransformer):
+    """Models trained on JSON sometimes write true/false/null in a Python call."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in _JSON_NAMES:
+            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
+        return node
+
+
 def _literal(node: ast.AST) -> Any:
-    value = ast.literal_eval(node)
+    value = ast.literal_eval(_JsonNames().visit(node))
     json.dumps(value)  # must be JSON-representable
     return value
 
@@ -50,13 +62,20 @@ def _call(node: ast.AST) -> tuple[str, dict[str, Any]] | None:
 
 
 def parse_python_calls(text: str) -> list[tuple[str, dict[str, Any]]] | None:
-    """`[f(a=1), g()]` or `f(a=1)` -> [(name, args)], or None if not that."""
+    """`[f(a=1), g()]`, `f(a=1)` or one call a line (Olmo 3) -> [(name, args)],
+    or None if not that."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        body = tree.body
+        nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
     except SyntaxError:
-        return None
-    body = tree.body
-    nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
+        try:
+            module = ast.parse(text.strip(), mode="exec")
+        except SyntaxError:
+            return None
+        if not all(isinstance(stmt, ast.Expr) for stmt in module.body):
+            return None
+        nodes = [stmt.value for stmt in module.body]  # type: ignore[attr-defined]
     calls = []
     for node in nodes:
         call = _call(node)
@@ -90,3 +109,23 @@ def balanced_end(text: str, start: int, open_ch: str, close_ch: str) -> int:
                 return i + 1
         i += 1
     return -1
+
+
+def _py_literal(value: Any) -> str:
+    """A JSON value as Python literal text (True/False/None, repr strings)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_py_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {_py_literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def format_python_call(name: str, args: dict[str, Any]) -> str:
+    """`name(k=v, …)` with Python literals: the inverse of parse_python_calls."""
+    return f"{name}(" + ", ".join(f"{k}={_py_literal(v)}" for k, v in args.items()) + ")"

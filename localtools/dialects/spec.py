@@ -8,7 +8,9 @@ Most model families write calls in one of three shapes (see DESIGN.md):
 * ``tag_json`` — markers carry the name, the arguments are JSON
                  (``<function=NAME>{…}</function>``, ``>>>NAME\\n{…}``);
 * ``tagged``   — each argument sits in its own markers
-                 (``<parameter=K>V</parameter>``, ``<arg_key>K</arg_key>``).
+                 (``<parameter=K>V</parameter>``, ``<arg_key>K</arg_key>``);
+* ``python``   — the calls are Python call syntax, ``[f(a=1), g()]`` (LFM2,
+                 Llama 3.2/4 pythonic, ToolACE, Olmo 3), held until complete.
 
 A `DialectSpec` says which shape and which markers. From it, one generic
 engine derives the streaming parser, the whole-text parse, the grammar and
@@ -21,7 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-Shape = Literal["json", "tag_json", "tagged"]
+Shape = Literal["json", "tag_json", "tagged", "python"]
+SHAPES = ("json", "tag_json", "tagged", "python")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class DialectSpec:
     call_end: str = ""  # closes each call, e.g. "\n</tool_call>"
     call_sep: str = ""  # canonical text between two calls (rendering/grammar)
     array: bool = False  # json shape: the calls are elements of one JSON array
+    alt_sections: tuple[tuple[str, str], ...] = ()  # other (start, end) section markers the parser accepts
 
     # -- json shape ----------------------------------------------------------------
     name_key: str = "name"
@@ -58,15 +62,19 @@ class DialectSpec:
     args_start: str = ""  # before the arguments, e.g. "[ARGS]" or "```json\n"
     args_end: str = ""  # after the arguments, e.g. "\n```"
     json_in_section: bool = False  # tag_json: accept a JSON object/array form too after the section start
+    header_skip: int = 0  # tag shapes: up to this many chars of header (channel, attributes) before args_start
+    id_format: str = ""  # the call id from what was written, e.g. "functions.{name}:{id}" (Kimi)
 
     # -- tagged arguments ----------------------------------------------------------
     arg_name_prefix: str = ""  # e.g. "<parameter="
     arg_name_suffix: str = ""  # e.g. ">\n"
     arg_value_prefix: str = ""  # e.g. "<arg_value>"
     arg_value_suffix: str = ""  # e.g. "\n</parameter>\n"
+    arg_flag_sep: str = ""  # between key and a true/false "is a raw string" flag, e.g. '" string="' (DSML)
 
     # -- text and reasoning -----------------------------------------------------------
     content_name: str = ""  # a pseudo-recipient meaning "text to the user" (functionary "all")
+    strip_markers: tuple[str, ...] = ()  # wrappers dropped from content, e.g. "<|START_RESPONSE|>"
     reasoning: ReasoningSpec | None = None
 
     # -- model-specific extras --------------------------------------------------------
@@ -100,13 +108,14 @@ class DialectSpec:
         values = dict(data)
         if isinstance(values.get("reasoning"), dict):
             values["reasoning"] = ReasoningSpec(**values["reasoning"])
-        for key in ("args_keys", "stops"):
+        for key in ("args_keys", "stops", "strip_markers"):
             if key in values and isinstance(values[key], list):
                 values[key] = tuple(values[key])
-        if "extra_fields" in values:
-            values["extra_fields"] = tuple(tuple(x) for x in values["extra_fields"])
-        if values.get("shape") not in ("json", "tag_json", "tagged"):
-            raise ValueError("dialect spec 'shape' must be one of json, tag_json, tagged")
+        for key in ("extra_fields", "alt_sections"):
+            if key in values:
+                values[key] = tuple(tuple(x) for x in values[key])
+        if values.get("shape") not in SHAPES:
+            raise ValueError(f"dialect spec 'shape' must be one of {', '.join(SHAPES)}")
         return cls(**values)
 
 

@@ -120,8 +120,18 @@ class SpecParser:
             # lenient: models sometimes skip the outer opener (Qwen3-Coder)
             if not s.section_start.strip():
                 triggers.append(_tokens(s.name_prefix)[0])
+        # every section opener the parser accepts (first token -> (start, end))
+        self.sections: dict[str, tuple[str, str]] = {}
+        if s.section_start.strip():
+            self.sections[_tokens(s.section_start)[0]] = (s.section_start, s.section_end)
+        for start, end in s.alt_sections:
+            if start.strip():
+                self.sections.setdefault(_tokens(start)[0], (start, end))
+                triggers.append(_tokens(start)[0])
+        self.section_end = s.section_end
         self.triggers = [t for t in dict.fromkeys(triggers) if t]
         self.python_tag = s.python_tag.strip()
+        self.strip = [m for m in s.strip_markers if m]
 
         # the call being parsed
         self.mark = 0  # buffer index where the current call's trigger began
@@ -280,6 +290,8 @@ class SpecParser:
                 found.append((t, "call"))
             if self.python_tag:
                 found.append((self.python_tag, "python"))
+        for m in self.strip:
+            found.append((m, "strip"))
         return found
 
     def _st_text(self) -> bool:
@@ -300,11 +312,11 @@ class SpecParser:
                     self._emit_text(buf[pos:])
                     self.pos = len(buf)
                 return False
-            if buf[p] == "{":
+            if buf[p] == ("[" if spec.shape == "python" else "{"):
                 self.pending_ws += buf[pos:p]
                 self.pos = p
                 self._begin_call(p, 1)
-                self.state = self._st_json_object
+                self.state = self._st_python_block if spec.shape == "python" else self._st_json_object
                 return True
         best_i, best_m, best_kind = -1, "", ""
         for marker, kind in self._markers():
@@ -317,6 +329,11 @@ class SpecParser:
             if end > pos:
                 self._emit_text(buf[pos:end])
                 self.pos = end
+            return False
+        if not self.final and self._longer_marker_pending(buf, best_i, best_m):
+            # e.g. "<|channel|>commentary" may still grow into "…commentary<|message|>"
+            self._emit_text(buf[pos:best_i])
+            self.pos = best_i
             return False
         self._emit_text(buf[pos:best_i])
         self.pos = best_i + len(best_m)
@@ -333,11 +350,14 @@ class SpecParser:
             return True
         if best_kind == "python":
             return self._start_python(best_i, len(best_m))
+        if best_kind == "strip":
+            return True
         # a call trigger
         self._begin_call(best_i, len(best_m))
         spec = self.spec
-        if best_m == (_tokens(spec.section_start)[0] if spec.section_start.strip() else None):
-            return self._enter_section_after_first_token()
+        if best_m in self.sections:
+            start, self.section_end = self.sections[best_m]
+            return self._enter_section_after_first_token(start)
         if spec.call_start.strip() and best_m == _tokens(spec.call_start)[0]:
             ok, p = self._match_rest(spec.call_start, self.pos)
             if ok == PARTIAL:
@@ -356,6 +376,13 @@ class SpecParser:
         self.pos = p
         self.state = self._st_name_after_prefix
         return True
+
+    def _longer_marker_pending(self, buf: str, at: int, found: str) -> bool:
+        """A longer marker starting with `found` could still complete at `at`."""
+        tail = buf[at:]
+        return any(
+            len(m) > len(found) and m.startswith(found) and m.startswith(tail) for m, _ in self._markers()
+        )
 
     def _wait_at(self, at: int) -> bool:
         """A multi-token trigger is incomplete: rescan from it when more text comes."""
@@ -439,6 +466,8 @@ class SpecParser:
         self.committed = True
         self.pending_call = False
         call_id = self.call_id if self._id_ok(self.call_id) else None
+        if call_id is not None and self.spec.id_format:
+            call_id = self.spec.id_format.format(name=self.name, id=call_id)
         self._call_event(CallStart(self.call_index, self.name, call_id))
         return True
 
@@ -549,8 +578,8 @@ class SpecParser:
     # ======================================================================
     # sections: a block holding one or more calls
     # ======================================================================
-    def _enter_section_after_first_token(self) -> bool:
-        ok, p = self._match_rest(self.spec.section_start, self.pos)
+    def _enter_section_after_first_token(self, start: str) -> bool:
+        ok, p = self._match_rest(start, self.pos)
         if ok == PARTIAL:
             return self._wait_at(self.mark)
         if ok == NOMATCH:
@@ -564,6 +593,9 @@ class SpecParser:
 
     def _st_section_open(self) -> bool:
         spec = self.spec
+        if spec.shape == "python":
+            self.state = self._st_python_block
+            return True
         p = self._skip_ws(self.pos)
         if p >= len(self.buf):
             if self.final:
@@ -618,6 +650,12 @@ class SpecParser:
                 self.pos = q
                 self.state = self._st_call_head
                 return True
+        if spec.shape == "json" and not spec.call_start.strip() and buf[p] == "{" and self.section_calls:
+            # several bare objects in one section (MiniMax-M1: one per line)
+            self._begin_call(p, 0)
+            self.pos = p
+            self.state = self._st_json_object
+            return True
         if spec.shape != "json":
             ok, q = self._match_at(p, _tokens(spec.name_prefix)) if spec.name_prefix.strip() else (MATCH, p)
             if ok == PARTIAL:
@@ -631,9 +669,8 @@ class SpecParser:
         return self._leave_section(p)
 
     def _leave_section(self, p: int) -> bool:
-        spec = self.spec
-        if spec.section_end.strip():
-            ok, q = self._match_closing(p, _tokens(spec.section_end))
+        if self.section_end.strip():
+            ok, q = self._match_closing(p, _tokens(self.section_end))
             if ok == PARTIAL:
                 return False
             if ok == MATCH:
@@ -852,6 +889,49 @@ class SpecParser:
         return True
 
     # ======================================================================
+    # python shape: `[f(a=1), g()]` (or one call a line up to the section end),
+    # held until the bracket closes, then every call at once
+    # ======================================================================
+    def _st_python_block(self) -> bool:
+        buf = self.buf
+        p = self._skip_ws(self.pos)
+        if p >= len(buf):
+            if self.final:
+                return self._rollback()
+            return False
+        end_marker = self.section_end.strip() if self.in_section else ""
+        if buf[p] == "[":
+            end = balanced_end(buf, p, "[", "]")
+            if end < 0:
+                if self.final:
+                    return self._rollback()
+                return False
+            body, after = buf[p:end], end
+        elif end_marker:
+            end = buf.find(end_marker, p)
+            if end < 0:
+                if not self.final:
+                    return False
+                end = len(buf)
+            body, after = buf[p:end], end
+        else:
+            return self._rollback()
+        calls = parse_python_calls(body)
+        if not calls or any(name not in self.tools for name, _ in calls):
+            return self._rollback()
+        for name, args in calls:
+            self.name = name
+            self._commit()
+            self._args(json.dumps(args, ensure_ascii=False))
+            self._end_call()
+        self.pos = after
+        self.state = self._st_python_section_end if self.in_section else self._st_text
+        return True
+
+    def _st_python_section_end(self) -> bool:
+        return self._leave_section(self.pos)
+
+    # ======================================================================
     # tag shapes: the name sits in markers
     # ======================================================================
     def _st_name_after_prefix(self) -> bool:
@@ -905,7 +985,17 @@ class SpecParser:
 
     def _st_args_open(self) -> bool:
         spec = self.spec
-        if spec.args_start.strip():
+        if spec.header_skip and spec.args_start.strip():
+            # a header between name and arguments (harmony: "<|channel|>commentary json")
+            marker = spec.args_start.strip()
+            window = self.buf[self.pos : self.pos + spec.header_skip + len(marker)]
+            i = window.find(marker)
+            if i < 0:
+                if len(window) < spec.header_skip + len(marker) and not self.final:
+                    return False
+                return self._rollback()
+            self.pos += i + len(marker)
+        elif spec.args_start.strip():
             ok, p = self._match_at(self.pos, _tokens(spec.args_start))
             if ok == PARTIAL:
                 return False
@@ -1031,6 +1121,9 @@ class SpecParser:
                 return self._break_call(self.pos)
             return False
         key = buf[self.pos : i].strip()
+        flag: str | None = None
+        if spec.arg_flag_sep and spec.arg_flag_sep in key:
+            key, flag = key.split(spec.arg_flag_sep, 1)
         ok, q = self._match_at(i, suffix) if suffix else (MATCH, i + 1)
         if ok == PARTIAL:
             return False
@@ -1050,6 +1143,8 @@ class SpecParser:
         self.arg_key = key
         schema = self.tools.get(self.name or "", {})
         self.arg_is_string = param_is_string(schema, key)
+        if flag is not None:
+            self.arg_is_string = flag.strip().lower() == "true"
         sep = ", " if self.n_args else ""
         self.n_args += 1
         self._args(f"{sep}{json.dumps(key, ensure_ascii=False)}: ")
