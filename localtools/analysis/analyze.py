@@ -23,7 +23,7 @@ from localtools.analysis.derive import (
 from localtools.analysis.diff import diff_split
 from localtools.analysis.probe import ASSISTANT_MSG, assistant, probe_capabilities, user
 from localtools.analysis.render import Renderer, make_renderer
-from localtools.dialects.spec import DialectSpec
+from localtools.dialects.spec import DialectSpec, ReasoningSpec
 
 _CAPS = ("reads_tools", "renders_tool_calls", "parallel_calls", "object_arguments", "system_role", "reasoning")
 
@@ -69,6 +69,7 @@ def _analyze(source: str) -> TemplateAnalysis:
     if not caps["renders_tool_calls"]:
         found.notes.append("the template does not render assistant tool calls")
     if spec is not None:
+        spec = _tidy(spec, reasoning, found)
         spec = replace(spec, reasoning=reasoning, stops=(eot.strip(),) if eot.strip() else ())
         for role, value in spec.to_dict().items():
             if isinstance(value, str) and role not in ("name", "shape"):
@@ -101,3 +102,25 @@ def _end_of_turn(render: Renderer) -> str:
     after = text.split(ASSISTANT_MSG, 1)[1]
     _ = diff_split(shorter or "", text)
     return after
+
+
+_MARKER_FIELDS = ("section_start", "section_end", "call_start", "call_end", "name_prefix", "args_start", "args_end")
+
+
+def _tidy(spec: DialectSpec, reasoning: ReasoningSpec | None, found: Findings) -> DialectSpec:
+    """Drop what is not syntax: blank markers, and an empty reasoning block the
+    template writes before calls (Command R7B's <|START_THINKING|><|END_THINKING|>)."""
+    changes: dict[str, str] = {}
+    for name in _MARKER_FIELDS:
+        value = getattr(spec, name)
+        if value and not value.strip():
+            changes[name] = ""
+    if reasoning is not None:
+        for name in ("section_start", "call_start"):
+            value = changes.get(name, getattr(spec, name)).lstrip()
+            if value.startswith(reasoning.start):
+                rest = value[len(reasoning.start) :].lstrip()
+                if rest.startswith(reasoning.end) and rest[len(reasoning.end) :].strip():
+                    changes[name] = rest[len(reasoning.end) :].lstrip()
+                    found.evidence["empty_reasoning_before_calls"] = reasoning.start + reasoning.end
+    return replace(spec, **changes) if changes else spec

@@ -71,7 +71,11 @@ class CallRenders:
             text = self._turn(assistant(None, calls))
         if text is None:
             return None
-        return diff_split(self.baseline, text).right
+        split = diff_split(self.baseline, text)
+        self.context = split.prefix  # what precedes the calls (the prompt's tail)
+        return split.right
+
+    context = ""
 
     def call(self, name: str = FUN_FIRST, args: dict[str, Any] | None = None, call_id: str = ID_FIRST) -> dict[str, Any]:
         return call(name, args, call_id, self.string_args)
@@ -307,14 +311,21 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         found.notes.append("could not find the arguments after the function name")
         return None
     head, mid, tail = h1[: c1.name_start], h1[c1.name_end : c1.body_start], h1[c1.body_end :]
+    context = cr.context
     section_start, opener, closer, section_end, sep = "", head, tail, "", ""
+    mid2 = ""
     h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
     if h2:
         a1 = locate(h2, FUN_FIRST, VALUE_X)
         a2 = locate(h2, FUN_SECOND, VALUE_Y, a1.body_end if a1 else 0)
         if a1 and a2:
             between = h2[a1.body_end : a2.name_start]
+            mid2 = h2[a2.name_end : a2.body_start]
             closer, sep, opener = _split_between(head, between, tail)
+            if not head.strip() and not opener.strip():
+                # the generation prompt opens the first call (Functionary v3.2's ">>>")
+                _, sep, opener = _split_between(context + head, between, tail)
+                head = opener
             section_start = head[: len(head) - len(opener)]
             section_end = tail[len(closer) :]
             found.evidence["call_separator"] = sep
@@ -324,6 +335,15 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         before, after = mid.split(ID_FIRST, 1)
         name_suffix, id_prefix = _split_last_segment(before)
         args_start = after
+    elif mid2 and mid2 != mid and shape == "tag_json":
+        # the header differs between calls: an index or id written after the name (Kimi's ":0")
+        split = diff_split(mid, mid2)
+        if split.left.isalnum() and split.right.isalnum():
+            name_suffix, id_prefix = _split_last_segment(split.prefix) if split.prefix.strip() else ("", "")
+            if not id_prefix:
+                name_suffix, id_prefix = "", split.prefix
+            args_start = split.suffix
+            found.evidence["call_index"] = f"{split.left!r} then {split.right!r}"
     elif ID_FIRST in head or ID_FIRST in tail:
         found.notes.append("the call id is written away from the name; ids are not parsed")
     if ID_FIRST in (section_start + call_start + name_prefix + closer):
@@ -332,7 +352,7 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
     if shape == "tagged":
         prefix = arg_fields["arg_name_prefix"]
         name_suffix = name_suffix[: len(name_suffix) - len(prefix)] if name_suffix.endswith(prefix) else name_suffix
-    elif not ID_FIRST in mid:
+    elif ID_FIRST not in mid and not id_prefix:
         name_suffix, args_start = _split_first_segment(mid) if _has_two_segments(mid) else (mid, "")
     if not name_prefix.strip() and not call_start.strip() and not section_start.strip():
         found.notes.append("nothing marks where a call begins")
@@ -416,9 +436,15 @@ def generation_prompt(render: Renderer, **kwargs: Any) -> str:
 
 def derive_reasoning(render: Renderer, found: Findings) -> ReasoningSpec | None:
     """Reasoning markers: around rendered reasoning_content, or from enable_thinking."""
-    plain = render([user(), assistant(ASSISTANT_MSG)], None)
-    with_r = render([user(), assistant(ASSISTANT_MSG, reasoning=THINKING)], None)
-    if plain and with_r and THINKING in with_r:
+    pairs = [
+        (assistant(ASSISTANT_MSG), assistant(ASSISTANT_MSG, reasoning=THINKING)),
+        (assistant("", [call()]), assistant("", [call()], reasoning=THINKING)),  # reasoning kept only with calls
+    ]
+    for without, with_reasoning in pairs:
+        plain = render([user(), without], probe_tools())
+        with_r = render([user(), with_reasoning], probe_tools())
+        if not (plain and with_r and THINKING in with_r):
+            continue
         right = diff_split(plain, with_r).right
         if THINKING in right:
             before, after = right.split(THINKING, 1)
