@@ -1,0 +1,193 @@
+"""The model families beyond the first nine dialects: real-format outputs parse
+right, whole and in any chunking, streaming and held; and what each dialect
+writes for history (`format_calls`) parses back to the same calls — two
+parallel calls, a parameterless one, awkward strings and nesting included.
+
+Texts come from the research tables (llama.cpp tests/test-chat.cpp, §1.2) or
+are cut from the corpus template's own rendering of an assistant turn.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from localtools.dialects import get_dialect
+from tests.parser_cases import all_tools
+from tests.test_parsers import _parse, _random_split, _split
+
+NEW_DIALECTS = [
+    "pythonic", "glm", "deepseek-r1", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "minimax", "command-r7b",
+    "granite", "nemotron", "apertus", "lfm2", "gpt-oss",
+]
+
+W = "get_weather"
+D = "get_current_date"
+
+# (dialect, id, prompt_tail, text, tools, expected calls, expected content, expected reasoning)
+CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | None, str | None]] = [
+    ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
+     '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
+     '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
+     '</｜DSML｜invoke>\n<｜DSML｜invoke name="get_current_date">\n</｜DSML｜invoke>\n</｜DSML｜function_calls>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("deepseek-v3.2", "dsml-v4-flags", "<｜Assistant｜><think>",
+     'Need it.</think>Checking.\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name="special_function">\n'
+     '<｜DSML｜parameter name="arg1" string="false">1</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>',
+     ["special_function"], [("special_function", {"arg1": 1})], "Checking.", "Need it."),
+    ("deepseek-v3.2", "dsml-string-flag-wins-over-digits", "",
+     '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
+     '<｜DSML｜parameter name="city" string="true">1984</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>',
+     [W], [(W, {"city": "1984"})], None, None),
+    ("nemotron", "nemotron-rendered", "<SPECIAL_11>Assistant\n",
+     '<TOOLCALL>[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_current_date", "arguments": {}}]</TOOLCALL>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("nemotron", "nemotron-think", "<SPECIAL_11>Assistant\n<think>\n",
+     'Weather.\n</think>\n<TOOLCALL>[{"name": "get_weather", "arguments": {"city": "Oslo"}}]</TOOLCALL>',
+     [W], [(W, {"city": "Oslo"})], None, "Weather."),
+    ("apertus", "apertus-llamacpp", "<|assistant_start|>",
+     '<|tools_prefix|>[{"special_function": {"arg1": 1}}]<|tools_suffix|>',
+     ["special_function"], [("special_function", {"arg1": 1})], None, None),
+    ("apertus", "apertus-content-parallel", "<|assistant_start|>",
+     'On it.<|tools_prefix|>[{"get_weather": {"city": "Paris"}}, {"get_current_date": {}}]<|tools_suffix|>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], "On it.", None),
+    ("lfm2", "lfm2-json-rendered", "<|im_start|>assistant\n",
+     '<|tool_call_start|>[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcDEF123"}, '
+     '{"name": "get_current_date", "arguments": {}, "id": "xyzXYZ987"}]<|tool_call_end|>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("pythonic", "olmo3-rendered-single-quotes", "<|im_start|>assistant\n",
+     "<function_calls>\nget_weather(city='Paris', unit='celsius')\n</function_calls>",
+     [W], [(W, {"city": "Paris", "unit": "celsius"})], None, None),
+    ("pythonic", "json-literals-accepted", "",
+     "[toggle(enabled=true), get_current_date()]",
+     ["toggle", D], [("toggle", {"enabled": True}), (D, {})], None, None),
+    ("pythonic", "unknown-tool-stays-content", "",
+     "[delete_everything(now=True)]",
+     [W], [], "[delete_everything(now=True)]", None),
+    ("pythonic", "code-is-not-a-call", "",
+     "[print(x) for x in range(3)]",
+     [W], [], "[print(x) for x in range(3)]", None),
+    ("gpt-oss", "gptoss-rendered-history", "<|start|>assistant",
+     '<|channel|>analysis<|message|>Look it up.<|end|><|start|>assistant to=functions.get_weather'
+     '<|channel|>commentary json<|message|>{"city": "Paris"}<|call|>',
+     [W], [(W, {"city": "Paris"})], None, "Look it up."),
+    ("gpt-oss", "gptoss-unknown-recipient-is-text", "<|start|>assistant",
+     "<|channel|>final<|message|>Use to=functions.nope in harmony.",
+     [W], [], "Use to=functions.nope in harmony.", None),
+    ("command-r7b", "cohere2moe-text-wrapper", "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|>",
+     "Just answer.<|END_THINKING|><|START_TEXT|>Paris.<|END_TEXT|>",
+     [W], [], "Paris.", "Just answer."),
+    ("kimi-k2", "kimi-ids-from-header", "<|im_assistant|>assistant<|im_middle|>",
+     "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:3<|tool_call_argument_begin|>"
+     '{"city": "Rome"}<|tool_call_end|><|tool_calls_section_end|>',
+     [W], [(W, {"city": "Rome"})], None, None),
+    ("glm", "ling-think-then-call", "<role>ASSISTANT</role><think>",
+     "Lookup.</think>\n<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>",
+     [W], [(W, {"city": "Paris"})], None, "Lookup."),
+    ("minimax", "m2-unknown-invoke-is-content", "]~b]ai\n",
+     '<minimax:tool_call>\n<invoke name="rm_rf">\n<parameter name="path">/</parameter>\n</invoke>\n</minimax:tool_call>',
+     [W], [], '<minimax:tool_call>\n<invoke name="rm_rf">\n<parameter name="path">/</parameter>\n</invoke>\n</minimax:tool_call>', None),
+]
+
+
+def _case(case: tuple) -> dict[str, Any]:
+    dialect, cid, tail, text, tools, *_ = case
+    return {"id": cid, "prompt_tail": tail, "text": text, "tools": tools}
+
+
+def _calls(msg) -> list[tuple[str, dict]]:
+    return [(c.name, json.loads(c.arguments_json)) for c in msg.tool_calls]
+
+
+def _norm(text: str | None) -> str | None:
+    return text.strip() or None if text else None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_real_format_output_parses_right(case: tuple) -> None:
+    dialect, _, _, text, _, calls, content, reasoning = case
+    for stream in (False, True):
+        msg = _parse(dialect, _case(case), [text], stream=stream)
+        assert _calls(msg) == calls
+        assert _norm(msg.content) == content
+        assert _norm(msg.reasoning) == reasoning
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_real_format_output_is_chunking_invariant(case: tuple) -> None:
+    dialect, _, _, text, *_ = case
+    for stream in (False, True):
+        whole = _parse(dialect, _case(case), [text], stream=stream)
+        for chunks in [_split(text, n) for n in (1, 2, 3, 7)] + [_random_split(text, s) for s in range(3)]:
+            msg = _parse(dialect, _case(case), chunks, stream=stream)
+            assert (msg.content, msg.reasoning) == (whole.content, whole.reasoning)
+            assert [(c.name, c.arguments_json, c.id) for c in msg.tool_calls] == [
+                (c.name, c.arguments_json, c.id) for c in whole.tool_calls
+            ]
+
+
+def test_kimi_reports_the_models_own_call_ids() -> None:
+    case = next(c for c in CASES if c[1] == "kimi-ids-from-header")
+    msg = _parse("kimi-k2", _case(case), [case[3]], stream=True)
+    assert [c.id for c in msg.tool_calls] == ["functions.get_weather:3"]
+
+
+# ---- round trip: what we write for history parses back to the same calls ----------
+
+ROUND_TRIP_CALLS = [
+    {"id": "call_1", "type": "function", "function": {"name": W, "arguments": {"city": "Paris", "unit": "celsius"}}},
+    {"id": "call_2", "type": "function", "function": {"name": D, "arguments": "{}"}},
+    {"id": "call_3", "type": "function", "function": {"name": "send_message", "arguments": {
+        "to": "José Núñez", "text": 'He said "hi" \\ then left.\nLine two: café ☕, 東京 [x] (y) <z>'}}},
+    {"id": "call_4", "type": "function", "function": {"name": "create_event", "arguments": {
+        "title": "Team sync", "when": {"date": "2026-11-23", "time": "09:30"},
+        "attendees": ["ana@example.com"], "options": {"reminder_minutes": 10, "private": False, "tags": []}}}},
+    {"id": "call_5", "type": "function", "function": {"name": "toggle", "arguments": {"enabled": True}}},
+]
+
+# variants chosen by template: (dialect, marker put in a fake template, label)
+VARIANTS = [(name, "", "default") for name in NEW_DIALECTS] + [
+    ("pythonic", "[func_name1(", "bare"),
+    ("pythonic", "<function_calls>", "olmo3"),
+    ("deepseek-v3.2", "<｜DSML｜tool_calls>", "v4"),
+]
+
+
+def _expected_calls(calls: list[dict]) -> list[tuple[str, dict]]:
+    out = []
+    for call in calls:
+        args = call["function"]["arguments"]
+        out.append((call["function"]["name"], json.loads(args) if isinstance(args, str) else args))
+    return out
+
+
+@pytest.mark.parametrize("name,template,label", VARIANTS, ids=[f"{v[0]}:{v[2]}" for v in VARIANTS])
+@pytest.mark.parametrize("n_calls", [1, 2, 5])
+def test_format_calls_parses_back(name: str, template: str, label: str, n_calls: int) -> None:
+    dialect = get_dialect(name).for_template(template) if template else get_dialect(name)
+    calls = ROUND_TRIP_CALLS[:n_calls]
+    text = dialect.format_calls(calls)
+    tools = [all_tools()[c["function"]["name"]] for c in ROUND_TRIP_CALLS]
+    for stream in (False, True):
+        for chunks in ([text], _split(text, 1), _split(text, 5), _random_split(text, 7)):
+            parser = dialect.parser(tools, "", stream=stream)
+            from localtools.dialects import MessageBuilder
+
+            builder = MessageBuilder()
+            for chunk in chunks:
+                builder.add(parser.feed(chunk))
+            builder.add(parser.finish())
+            msg = builder.build()
+            assert _calls(msg) == _expected_calls(calls), text
+            assert msg.content is None or not msg.content.strip(), (text, msg.content)
+
+
+@pytest.mark.parametrize("name", NEW_DIALECTS)
+def test_tool_prompt_shows_the_dialects_own_call_text(name: str) -> None:
+    dialect = get_dialect(name)
+    tools = [all_tools()[W]]
+    example = dialect.format_calls([{"function": {"name": W, "arguments": {"argument": "value"}}}])
+    prompt = dialect.tool_system_prompt(tools)
+    assert prompt is not None and example in prompt
