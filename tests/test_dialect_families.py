@@ -20,7 +20,7 @@ from tests.test_parsers import _parse, _random_split, _split
 
 NEW_DIALECTS = [
     "pythonic", "glm", "deepseek-r1", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "minimax", "command-r7b",
-    "granite", "nemotron", "apertus", "lfm2", "gpt-oss",
+    "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4",
 ]
 
 W = "get_weather"
@@ -28,6 +28,18 @@ D = "get_current_date"
 
 # (dialect, id, prompt_tail, text, tools, expected calls, expected content, expected reasoning)
 CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | None, str | None]] = [
+    ("gemma4", "gemma4-llamacpp", "<|turn>model\n",
+     '<|tool_call>call:get_time{city:<|"|>London<|"|>}<tool_call|>',
+     ["get_time"], [("get_time", {"city": "London"})], None, None),
+    ("gemma4", "gemma4-rendered-parallel", "<|turn>model\n",
+     '<|tool_call>call:get_weather{city:<|"|>Paris, {FR}<|"|>,unit:<|"|>celsius<|"|>}<tool_call|>'
+     "<|tool_call>call:get_current_date{}<tool_call|>",
+     [W, D], [(W, {"city": "Paris, {FR}", "unit": "celsius"}), (D, {})], None, None),
+    ("gemma4", "gemma4-thought-content-nested", "<|turn>model\n",
+     "<|channel>thought\nPlan it.<channel|>Booking.<|tool_call>call:create_event{title:<|\"|>Sync<|\"|>,"
+     'when:{date:<|"|>2026-11-23<|"|>},attendees:[<|"|>a@b.c<|"|>],options:{private:false,reminder_minutes:10}}<tool_call|>',
+     ["create_event"], [("create_event", {"title": "Sync", "when": {"date": "2026-11-23"}, "attendees": ["a@b.c"],
+                                          "options": {"private": False, "reminder_minutes": 10}})], "Booking.", "Plan it."),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
@@ -126,6 +138,17 @@ def test_real_format_output_is_chunking_invariant(case: tuple) -> None:
             assert [(c.name, c.arguments_json, c.id) for c in msg.tool_calls] == [
                 (c.name, c.arguments_json, c.id) for c in whole.tool_calls
             ]
+
+
+def test_gemma4_broken_arguments_follow_the_streaming_policy() -> None:
+    """Held: a call whose arguments are not Gemma syntax is content, whole.
+    Streamed: the call was announced by name, so it is closed validly."""
+    text = "<|tool_call>call:get_weather{city:Paris}<tool_call|>"
+    case = {"id": "broken", "prompt_tail": "", "text": text, "tools": [W]}
+    held = _parse("gemma4", case, _split(text, 3), stream=False)
+    assert held.tool_calls == [] and held.content == text
+    streamed = _parse("gemma4", case, _split(text, 3), stream=True)
+    assert _calls(streamed) == [(W, {})]
 
 
 def test_kimi_reports_the_models_own_call_ids() -> None:

@@ -8,6 +8,7 @@ scanner does exactly that and nothing more (it does not build values).
 
 from __future__ import annotations
 
+import json
 import re
 
 # push() results
@@ -284,3 +285,102 @@ class JsonScanner:
         for opener in reversed(self.stack):
             out.append("}" if opener == "{" else "]")
         return "".join(out)
+
+
+# --------------------------------------------------------------------------
+# Relaxed objects: bare keys and strings in a custom quote token (Gemma 4
+# writes {city:<|"|>London<|"|>,days:3}). Held whole, then converted.
+# --------------------------------------------------------------------------
+
+_STRUCT = "{}[],:"
+_DECODER = json.JSONDecoder()
+
+
+def quoted_object_end(text: str, start: int, quote: str) -> int:
+    """Index just past the `}` closing the `{` at `start`, or -1 if not yet
+    (brackets inside `quote`-delimited or JSON strings do not count)."""
+    depth = 0
+    i, n = start, len(text)
+    while i < n:
+        if text.startswith(quote, i):
+            j = text.find(quote, i + len(quote))
+            if j < 0:
+                return -1
+            i = j + len(quote)
+            continue
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if j >= n:
+                return -1
+            i = j + 1
+            continue
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def quoted_object_to_json(text: str, quote: str) -> str | None:
+    """`{k:<|"|>v<|"|>,n:1}` as JSON text, or None when it is not that syntax.
+    Plain JSON strings and keys are accepted too."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith(quote, i):
+            j = text.find(quote, i + len(quote))
+            if j < 0:
+                return None
+            out.append(json.dumps(text[i + len(quote) : j], ensure_ascii=False))
+            i = j + len(quote)
+        elif ch == '"':
+            try:
+                value, end = _DECODER.raw_decode(text, i)
+            except ValueError:
+                return None
+            out.append(json.dumps(value, ensure_ascii=False))
+            i = end
+        elif ch in _STRUCT:
+            out.append(ch)
+            i += 1
+        elif ch in _WS:
+            i += 1
+        else:
+            j = i
+            while j < n and text[j] not in _STRUCT and text[j] not in _WS and not text.startswith(quote, j):
+                j += 1
+            word = text[i:j]
+            k = j
+            while k < n and text[k] in _WS:
+                k += 1
+            if k < n and text[k] == ":":
+                out.append(json.dumps(word, ensure_ascii=False))  # a bare key
+            elif word in ("true", "false", "null") or _NUMBER_RE.match(word):
+                out.append(word)
+            else:
+                return None
+            i = j
+    result = "".join(out)
+    try:
+        value = json.loads(result)
+    except ValueError:
+        return None
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else None
+
+
+def to_quoted_object(value: object, quote: str) -> str:
+    """The inverse: a JSON value written with bare keys and `quote` strings."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{to_quoted_object(v, quote)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(to_quoted_object(v, quote) for v in value) + "]"
+    if isinstance(value, str):
+        return f"{quote}{value}{quote}"
+    return json.dumps(value)

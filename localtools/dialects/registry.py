@@ -16,6 +16,7 @@ def register(dialect: Dialect) -> Dialect:
 # fallbacks last.
 _MODULES = (
     "gpt_oss",
+    "gemma4",
     "functionary_v3",
     "functionary_v2",
     "kimi_k2",

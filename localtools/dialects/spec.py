@@ -61,6 +61,7 @@ class DialectSpec:
     id_prefix: str = ""  # e.g. "[CALL_ID]" (after the name)
     args_start: str = ""  # before the arguments, e.g. "[ARGS]" or "```json\n"
     args_end: str = ""  # after the arguments, e.g. "\n```"
+    args_string_quote: str = ""  # tag shapes: arguments in bare-key syntax, strings in this token (Gemma 4 '<|"|>')
     json_in_section: bool = False  # tag_json: accept a JSON object/array form too after the section start
     header_skip: int = 0  # tag shapes: up to this many chars of header (channel, attributes) before args_start
     id_format: str = ""  # the call id from what was written, e.g. "functions.{name}:{id}" (Kimi)

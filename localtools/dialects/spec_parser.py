@@ -26,7 +26,14 @@ from localtools.dialects.base import (
     Event,
     ReasoningDelta,
 )
-from localtools.dialects.jsonscan import DONE, DONE_BEFORE, ERROR, JsonScanner
+from localtools.dialects.jsonscan import (
+    DONE,
+    DONE_BEFORE,
+    ERROR,
+    JsonScanner,
+    quoted_object_end,
+    quoted_object_to_json,
+)
 from localtools.dialects.pycall import balanced_end, parse_python_calls
 from localtools.dialects.spec import DialectSpec
 
@@ -1032,10 +1039,30 @@ class SpecParser:
             self.state = self._st_after_call
             return True
         self.pos = p
+        if self.spec.args_string_quote:
+            self.state = self._st_args_quoted
+            return True
         sc = JsonScanner()
         self.scanner = sc
         self.args_emitted = p
         self.state = self._st_args_json
+        return True
+
+    def _st_args_quoted(self) -> bool:
+        """Relaxed-object arguments (Gemma 4): held until the object closes."""
+        quote = self.spec.args_string_quote
+        end = quoted_object_end(self.buf, self.pos, quote)
+        if end < 0:
+            if self.final:
+                return self._break_call(self.pos)
+            return False
+        args = quoted_object_to_json(self.buf[self.pos : end], quote)
+        if args is None:
+            return self._break_call(self.pos)
+        self._args(args)
+        self.pos = end
+        self._end_call()
+        self.state = self._st_args_close
         return True
 
     def _st_args_json(self) -> bool:
