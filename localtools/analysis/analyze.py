@@ -64,7 +64,7 @@ def _analyze(source: str) -> TemplateAnalysis:
     eot = _end_of_turn(render)
     if eot:
         found.evidence["end_of_turn"] = eot
-    reasoning = derive_reasoning(render, found)
+    reasoning = derive_reasoning(render, found, source)
     spec = _derive_spec(render, caps, found) if caps["renders_tool_calls"] else None
     if not caps["renders_tool_calls"]:
         found.notes.append("the template does not render assistant tool calls")

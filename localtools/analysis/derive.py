@@ -357,9 +357,13 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
     if not name_prefix.strip() and not call_start.strip() and not section_start.strip():
         found.notes.append("nothing marks where a call begins")
         return None
+    content_name = _content_name(cr.baseline or "", name_prefix, name_suffix)
+    if content_name:
+        found.evidence["content_name"] = content_name
     return DialectSpec(
         name="analyzed",
         shape=shape,  # type: ignore[arg-type]
+        content_name=content_name,
         section_start=section_start,
         section_end=section_end,
         call_start=call_start,
@@ -371,6 +375,19 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         args_start=args_start,
         **arg_fields,
     )
+
+
+def _content_name(baseline: str, name_prefix: str, name_suffix: str) -> str:
+    """A pseudo-recipient for plain text, when the content turn is headed like a call
+    (Functionary v3.2 writes ">>>all\ntext")."""
+    if ASSISTANT_MSG not in baseline or not name_prefix.strip():
+        return ""
+    before = baseline.split(ASSISTANT_MSG, 1)[0]
+    if name_suffix and before.endswith(name_suffix):
+        before = before[: len(before) - len(name_suffix)]
+    k = before.rfind(name_prefix.strip())
+    word = before[k + len(name_prefix.strip()) :] if k >= 0 else ""
+    return word if re.fullmatch(r"[A-Za-z0-9_]+", word) else ""
 
 
 def _has_two_segments(text: str) -> bool:
@@ -434,8 +451,10 @@ def generation_prompt(render: Renderer, **kwargs: Any) -> str:
     return diff_split(off, on).right
 
 
-def derive_reasoning(render: Renderer, found: Findings) -> ReasoningSpec | None:
-    """Reasoning markers: around rendered reasoning_content, or from enable_thinking."""
+def derive_reasoning(render: Renderer, found: Findings, source: str = "") -> ReasoningSpec | None:
+    """Reasoning markers: around rendered reasoning_content, from enable_thinking,
+    or, last, a <…think…>/</…think…> pair written in the template source (R1-style
+    templates strip reasoning from history, so no render shows it)."""
     pairs = [
         (assistant(ASSISTANT_MSG), assistant(ASSISTANT_MSG, reasoning=THINKING)),
         (assistant("", [call()]), assistant("", [call()], reasoning=THINKING)),  # reasoning kept only with calls
@@ -467,7 +486,15 @@ def derive_reasoning(render: Renderer, found: Findings) -> ReasoningSpec | None:
             if guess:
                 found.evidence["reasoning"] = f"{opened[-1]}… (opened by the generation prompt)"
                 return ReasoningSpec(opened[-1], guess)
+    for m in _THINK_TAG.finditer(source):
+        closing = "</" + m.group(0)[1:]
+        if closing in source:
+            found.evidence["reasoning"] = f"{m.group(0)}…{closing} (from the template source)"
+            return ReasoningSpec(m.group(0), closing)
     return None
+
+
+_THINK_TAG = re.compile(r"<[A-Za-z_:|]*think[A-Za-z_:|]*>")
 
 
 def _last_marker(text: str) -> str:
