@@ -20,7 +20,9 @@ from tests.test_parsers import _parse, _random_split, _split
 
 NEW_DIALECTS = [
     "pythonic", "glm", "deepseek-r1", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "minimax", "command-r7b",
-    "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4",
+    "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4", "functiongemma", "minimax-m1", "apriel",
+    "hunyuan", "seed-oss", "command-r", "phi4-mini", "xlam", "granite-20b-fc", "internlm", "qwen2.5-coder",
+    "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt",
 ]
 
 W = "get_weather"
@@ -40,6 +42,52 @@ CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | N
      'when:{date:<|"|>2026-11-23<|"|>},attendees:[<|"|>a@b.c<|"|>],options:{private:false,reminder_minutes:10}}<tool_call|>',
      ["create_event"], [("create_event", {"title": "Sync", "when": {"date": "2026-11-23"}, "attendees": ["a@b.c"],
                                           "options": {"private": False, "reminder_minutes": 10}})], "Booking.", "Plan it."),
+    ("minimax-m1", "m1-rendered", "<beginning_of_sentence>ai name=assistant\n",
+     '<tool_calls>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n{"name": "get_current_date", "arguments": {}}\n</tool_calls>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("apriel", "apriel16-reasoning-forced-open", "\n<|begin_assistant|>\nHere are my reasoning steps:\n",
+     "Look it up.\n[BEGIN FINAL RESPONSE]\n<tool_calls>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, "
+     '"id": "abcDEF123"}]</tool_calls>',
+     [W], [(W, {"city": "Paris"})], None, "Look it up."),
+    ("apriel", "apriel16-answer", "\n<|begin_assistant|>\nHere are my reasoning steps:\n",
+     "Easy.\n[BEGIN FINAL RESPONSE]\nParis.\n[END FINAL RESPONSE]",
+     [W], [], "Paris.", "Easy."),
+    ("seed-oss", "seed-rendered", "<seed:bos>assistant\n",
+     "<seed:think>Weather.</seed:think><seed:tool_call>\n<function=get_weather>\n<parameter=city>Paris</parameter>\n"
+     "</function>\n</seed:tool_call>",
+     [W], [(W, {"city": "Paris"})], None, "Weather."),
+    ("command-r", "command-r-plus-llamacpp", "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+     'Action:\n```json\n[{"tool_name": "special_function", "parameters": {"arg1": 1}}]\n```',
+     ["special_function"], [("special_function", {"arg1": 1})], None, None),
+    ("command-r", "command-r-action-word-is-text", "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+     "Action: none needed.", [W], [], "Action: none needed.", None),
+    ("phi4-mini", "phi4-llamacpp-rendered", "<|assistant|>",
+     '<|tool_call|>{"name": "get_weather", "arguments": {"city": "Paris"}}<|/tool_call|>'
+     '<|tool_call|>{"name": "get_current_date", "arguments": {}}<|/tool_call|>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("phi4-mini", "phi4-vllm-functools", "<|assistant|>",
+     'functools[{"name": "get_weather", "arguments": {"city": "Paris"}}]',
+     [W], [(W, {"city": "Paris"})], None, None),
+    ("xlam", "xlam-rendered", "<|im_start|>assistant\n",
+     '[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_current_date", "arguments": {}}]',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("xlam", "xlam-list-in-text-is-content", "<|im_start|>assistant\n",
+     "[1, 2, 3] are numbers.", [W], [], "[1, 2, 3] are numbers.", None),
+    ("internlm", "internlm-rendered", "<|im_start|>assistant\n",
+     'Checking.<|action_start|><|plugin|>\n{"name": "get_weather", "arguments": {"city": "Paris"}}<|action_end|>',
+     [W], [(W, {"city": "Paris"})], "Checking.", None),
+    ("minicpm5", "minicpm5-rendered", "<|im_start|>assistant\n",
+     '<function name="get_weather"><param name="city">Paris</param></function>\n<function name="get_current_date"></function>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("functiongemma", "functiongemma-rendered", "<start_of_turn>model\n",
+     "<start_function_call>call:get_weather{city:<escape>Paris<escape>}<end_function_call>",
+     [W], [(W, {"city": "Paris"})], None, None),
+    ("gigachat", "gigachat3-content-then-call", "assistant<|role_sep|>\n",
+     'Let me check.<|message_sep|>\n\nfunction call<|role_sep|>\n{"name": "get_weather", "arguments": {"city": "Paris"}}',
+     [W], [(W, {"city": "Paris"})], "Let me check.", None),
+    ("yandexgpt", "yandex-call", "",
+     '[TOOL_CALL_START]get_weather\n{"city": "Paris"}',
+     [W], [(W, {"city": "Paris"})], None, None),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'

@@ -319,11 +319,22 @@ class SpecParser:
                     self._emit_text(buf[pos:])
                     self.pos = len(buf)
                 return False
-            if buf[p] == ("[" if spec.shape == "python" else "{"):
+            if buf[p] == ("[" if spec.shape == "python" or spec.array else "{"):
                 self.pending_ws += buf[pos:p]
                 self.pos = p
                 self._begin_call(p, 1)
-                self.state = self._st_python_block if spec.shape == "python" else self._st_json_object
+                if spec.shape == "python":
+                    self.state = self._st_python_block
+                elif spec.array:
+                    # a bare JSON array of calls (xLAM)
+                    self.in_section = True
+                    self.section_array = True
+                    self.section_calls = 0
+                    self.section_end = ""
+                    self.pos = p + 1
+                    self.state = self._st_section
+                else:
+                    self.state = self._st_json_object
                 return True
         best_i, best_m, best_kind = -1, "", ""
         for marker, kind in self._markers():
