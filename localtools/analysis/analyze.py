@@ -20,7 +20,6 @@ from localtools.analysis.derive import (
     derive_tag,
     generation_prompt,
 )
-from localtools.analysis.diff import diff_split
 from localtools.analysis.probe import ASSISTANT_MSG, assistant, probe_capabilities, user
 from localtools.analysis.render import Renderer, make_renderer
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
@@ -96,12 +95,9 @@ def _derive_spec(render: Renderer, caps: dict[str, bool], found: Findings) -> Di
 def _end_of_turn(render: Renderer) -> str:
     """What closes an assistant turn (the text after its content, up to the next turn)."""
     text = render([user(), assistant(ASSISTANT_MSG)], None)
-    shorter = render([user()], None)
     if not text or ASSISTANT_MSG not in text:
         return ""
-    after = text.split(ASSISTANT_MSG, 1)[1]
-    _ = diff_split(shorter or "", text)
-    return after
+    return text.split(ASSISTANT_MSG, 1)[1]
 
 
 _MARKER_FIELDS = ("section_start", "section_end", "call_start", "call_end", "name_prefix", "args_start", "args_end")

@@ -79,7 +79,7 @@ def diff_split(left: str, right: str) -> DiffSplit:
             mid_b = [mid_b[0][len(extra) :]] + mid_b[1:]
     if mid_a and mid_b and not is_marker(mid_a[-1]) and not is_marker(mid_b[-1]):
         extra = common_suffix(mid_a[-1], mid_b[-1])
-        if extra and (len(mid_a) > 1 or len(extra) < len(mid_a[-1]) or True):
+        if extra:
             keep_a = len(mid_a[-1]) - len(extra)
             keep_b = len(mid_b[-1]) - len(extra)
             suffix = extra + suffix
