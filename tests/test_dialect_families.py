@@ -22,7 +22,7 @@ NEW_DIALECTS = [
     "pythonic", "glm", "deepseek-r1", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "minimax", "command-r7b",
     "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4", "functiongemma", "minimax-m1", "apriel",
     "hunyuan", "seed-oss", "command-r", "phi4-mini", "xlam", "granite-20b-fc", "internlm", "qwen2.5-coder",
-    "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt",
+    "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt", "hy3", "gigachat-3.5", "minicpm3", "hyperclovax",
 ]
 
 W = "get_weather"
@@ -87,6 +87,21 @@ CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | N
      [W], [(W, {"city": "Paris"})], "Let me check.", None),
     ("yandexgpt", "yandex-call", "",
      '[TOOL_CALL_START]get_weather\n{"city": "Paris"}',
+     [W], [(W, {"city": "Paris"})], None, None),
+    ("hy3", "hy3-rendered", "<｜hy_Assistant:opensource｜><think:opensource></think:opensource>",
+     "<tool_calls:opensource>\n<tool_call:opensource>get_weather<tool_sep:opensource>\n<arg_key:opensource>city"
+     "</arg_key:opensource>\n<arg_value:opensource>Paris</arg_value:opensource>\n</tool_call:opensource>\n"
+     "<tool_call:opensource>get_current_date<tool_sep:opensource>\n</tool_call:opensource>\n</tool_calls:opensource>",
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("gigachat-3.5", "gcml-rendered", "assistant<|role_sep|>\n",
+     '<｜GCML｜tool_calls>\n<｜GCML｜invoke name="special_function">\n'
+     '<｜GCML｜parameter name="arg1" string="false">1</｜GCML｜parameter>\n</｜GCML｜invoke>\n</｜GCML｜tool_calls>',
+     ["special_function"], [("special_function", {"arg1": 1})], None, None),
+    ("minicpm3", "minicpm3-rendered", "<|im_start|>assistant\n",
+     '<|tool_call_start|>\n```python\nget_weather(city="Paris")\nget_current_date()\n```\n<|tool_call_end|>',
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("hyperclovax", "hyperclovax-rendered", "<|im_start|>assistant",
+     ' -> tool/function_call\n[{"name": "get_weather", "arguments": {"city": "Paris"}}]',
      [W], [(W, {"city": "Paris"})], None, None),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'

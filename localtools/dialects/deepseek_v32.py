@@ -40,14 +40,15 @@ V4_SPEC = replace(SPEC, section_start=_V4[0] + "\n", section_end="\n" + _V4[1], 
 
 class DsmlDialect(FormattedSpecDialect):
     def render_call(self, call: dict[str, Any], index: int) -> str:
+        """Each parameter says whether its value is a raw string (string="true")."""
+        s = self.spec
         params = []
         for key, value in call_arguments(call).items():
             is_str = isinstance(value, str)
             text = value if is_str else json.dumps(value, ensure_ascii=False)
-            params.append(
-                f'<｜DSML｜parameter name="{key}" string="{"true" if is_str else "false"}">{text}</｜DSML｜parameter>\n'
-            )
-        return f'<｜DSML｜invoke name="{call_name(call)}">\n{"".join(params)}</｜DSML｜invoke>'
+            flag = "true" if is_str else "false"
+            params.append(f"{s.arg_name_prefix}{key}{s.arg_flag_sep}{flag}{s.arg_name_suffix}{text}{s.arg_value_suffix}")
+        return f"{s.name_prefix}{call_name(call)}{s.name_suffix}{''.join(params)}{s.call_end}"
 
     def for_template(self, template: str) -> "DsmlDialect":
         if _V4[0] in template or "tool_calls>" in template and "function_calls>" not in template:

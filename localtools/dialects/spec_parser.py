@@ -934,7 +934,7 @@ class SpecParser:
             body, after = buf[p:end], end
         else:
             return self._rollback()
-        calls = parse_python_calls(body)
+        calls = parse_python_calls(_strip_code_fence(body))
         if not calls or any(name not in self.tools for name, _ in calls):
             return self._rollback()
         for name, args in calls:
@@ -1344,6 +1344,18 @@ class SpecParser:
             self.state = self._st_text
             return True
         return False
+
+
+def _strip_code_fence(text: str) -> str:
+    """Calls inside a ```python fence (MiniCPM3) are the calls themselves."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body[3:]
+        newline = body.find("\n")
+        body = body[newline + 1 :] if newline >= 0 else ""
+        if body.rstrip().endswith("```"):
+            body = body.rstrip()[:-3]
+    return body
 
 
 def _json_escape(text: str) -> str:
