@@ -23,6 +23,7 @@ NEW_DIALECTS = [
     "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4", "functiongemma", "minimax-m1", "apriel",
     "hunyuan", "seed-oss", "command-r", "phi4-mini", "xlam", "granite-20b-fc", "internlm", "qwen2.5-coder",
     "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt", "hy3", "gigachat-3.5", "minicpm3", "hyperclovax",
+    "solar",
 ]
 
 W = "get_weather"
@@ -103,6 +104,11 @@ CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | N
     ("hyperclovax", "hyperclovax-rendered", "<|im_start|>assistant",
      ' -> tool/function_call\n[{"name": "get_weather", "arguments": {"city": "Paris"}}]',
      [W], [(W, {"city": "Paris"})], None, None),
+    ("solar", "solar-rendered", "<|begin|>assistant",
+     '<|tool_calls|><|tool_call:begin|>abcDEF123<|tool_call:name|>get_weather<|tool_call:args|>{"city": "Paris"}'
+     "<|tool_call:end|><|tool_call:begin|>xyzXYZ987<|tool_call:name|>get_current_date<|tool_call:args|>{}"
+     "<|tool_call:end|><|calls|>",
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
@@ -212,6 +218,13 @@ def test_gemma4_broken_arguments_follow_the_streaming_policy() -> None:
     assert held.tool_calls == [] and held.content == text
     streamed = _parse("gemma4", case, _split(text, 3), stream=True)
     assert _calls(streamed) == [(W, {})]
+
+
+def test_solar_reports_the_id_written_before_the_name() -> None:
+    case = next(c for c in CASES if c[1] == "solar-rendered")
+    for chunks in ([case[3]], _split(case[3], 1)):
+        msg = _parse("solar", _case(case), chunks, stream=True)
+        assert [c.id for c in msg.tool_calls] == ["abcDEF123", "xyzXYZ987"]
 
 
 def test_kimi_reports_the_models_own_call_ids() -> None:

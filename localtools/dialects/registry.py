@@ -23,6 +23,7 @@ _MODULES = (
     "kimi_k2",
     "deepseek_v32",
     "gigachat35",
+    "solar",
     "hy3",
     "minimax",
     "glm",

@@ -59,6 +59,7 @@ class DialectSpec:
     name_prefix: str = ""  # before the function name, e.g. "<function="
     name_suffix: str = ""  # after it, e.g. ">"
     id_prefix: str = ""  # e.g. "[CALL_ID]" (after the name)
+    id_first: bool = False  # the call id comes right after call_start, before name_prefix (Solar Open)
     args_start: str = ""  # before the arguments, e.g. "[ARGS]" or "```json\n"
     args_end: str = ""  # after the arguments, e.g. "\n```"
     args_string_quote: str = ""  # tag shapes: arguments in bare-key syntax, strings in this token (Gemma 4 '<|"|>')

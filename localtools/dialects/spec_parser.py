@@ -716,8 +716,17 @@ class SpecParser:
             self.pos = p
             self.state = self._st_json_object
             return True
+        start = self.pos
+        if spec.id_first:
+            m = _ID_CHARS.match(self.buf, start)
+            start = m.end() if m else start
+            if start >= len(self.buf) and not self.final:
+                return False
+            if start - self.pos > _MAX_NAME:
+                return self._rollback()
+            self.call_id = self.buf[self.pos : start] or None
         if spec.name_prefix.strip():
-            ok, p = self._match_at(self.pos, _tokens(spec.name_prefix))
+            ok, p = self._match_at(start, _tokens(spec.name_prefix))
             if ok == PARTIAL:
                 return False
             if ok == NOMATCH:
