@@ -113,9 +113,6 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning, error."),
 ) -> None:
     """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, models)."""
-    import uvicorn
-
-    from localtools.api.app import ServerSettings, create_app
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
     _configure_logging(log_level)
@@ -134,6 +131,10 @@ def serve(
         )
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
+
+    import uvicorn
+
+    from localtools.api.app import ServerSettings, create_app
 
     settings = ServerSettings(
         api_key=api_key or None,
@@ -162,10 +163,11 @@ def serve(
 
 
 def _inspect_data(model: str | None, chat_template: Path | None) -> dict[str, Any]:
-    from localtools.gguf_meta import read_gguf_metadata, summarize
     from localtools.runtime import FALLBACK_TEMPLATE, locate_model, pick_dialect
 
     where = locate_model(model)
+    from localtools.gguf_meta import read_gguf_metadata, summarize
+
     info = dict(summarize(read_gguf_metadata(where.path), where.path))
     templates: dict[str, str] = dict(info.get("chat_templates") or {})
     template_origin = "gguf"

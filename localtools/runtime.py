@@ -181,11 +181,12 @@ def load_runtime(
     alias: str | None = None,
 ) -> ModelRuntime:
     """Resolve, load and prepare one model. Raises ModelNotFound / RuntimeLoadError."""
+    where = locate_model(model)  # first: a missing model is reported before anything loads
+
     from localtools.engine import Engine, EngineConfig
     from localtools.scheduler import Scheduler
     from localtools.templating import ChatTemplate, TemplateError
 
-    where = locate_model(model)
     template_file = Path(chat_template_file) if chat_template_file else where.chat_template_file
     if template_file is not None and not template_file.is_file():
         raise RuntimeLoadError(f"no such chat template file: {template_file}")
