@@ -23,7 +23,7 @@ NEW_DIALECTS = [
     "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4", "functiongemma", "minimax-m1", "apriel",
     "hunyuan", "seed-oss", "command-r", "phi4-mini", "xlam", "granite-20b-fc", "internlm", "qwen2.5-coder",
     "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt", "hy3", "gigachat-3.5", "minicpm3", "hyperclovax",
-    "solar",
+    "solar", "minimax-m3",
 ]
 
 W = "get_weather"
@@ -109,6 +109,16 @@ CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | N
      "<|tool_call:end|><|tool_call:begin|>xyzXYZ987<|tool_call:name|>get_current_date<|tool_call:args|>{}"
      "<|tool_call:end|><|calls|>",
      [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("minimax-m3", "m3-rendered", "]~b]ai\n<mm:think>",
+     '</mm:think>]<]minimax[>[<tool_call>\n]<]minimax[>[<invoke name="get_weather">]<]minimax[>[<city>Paris'
+     ']<]minimax[>[</city>]<]minimax[>[</invoke>\n]<]minimax[>[<invoke name="get_current_date">]<]minimax[>[</invoke>'
+     "\n]<]minimax[>[</tool_call>",
+     [W, D], [(W, {"city": "Paris"}), (D, {})], None, None),
+    ("minimax-m3", "m3-typed-and-multiline", "]~b]ai\n<mm:think>",
+     'Two.</mm:think>]<]minimax[>[<tool_call>\n]<]minimax[>[<invoke name="create_event">]<]minimax[>[<title>A\nB'
+     ']<]minimax[>[</title>]<]minimax[>[<when>{"date": "2026-01-02"}]<]minimax[>[</when>]<]minimax[>[</invoke>'
+     "\n]<]minimax[>[</tool_call>",
+     ["create_event"], [("create_event", {"title": "A\nB", "when": {"date": "2026-01-02"}})], None, "Two."),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'

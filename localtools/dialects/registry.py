@@ -26,6 +26,7 @@ _MODULES = (
     "solar",
     "hy3",
     "minimax",
+    "minimax_m3",
     "glm",
     "seed_oss",
     "qwen3_coder",

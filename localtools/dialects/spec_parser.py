@@ -1124,6 +1124,18 @@ class SpecParser:
     def _st_tagged_args(self) -> bool:
         spec = self.spec
         p = self.pos
+        end_first = bool(spec.call_end.strip()) and spec.call_end.strip().startswith(spec.arg_name_prefix.strip())
+        if end_first:
+            # the call's end begins like an argument tag (MiniMax-M3 "…[</invoke>"): try it first
+            ok, q = self._match_at(p, _tokens(spec.call_end))
+            if ok == PARTIAL:
+                return False
+            if ok == MATCH:
+                self._args("}")
+                self._end_call()
+                self.pos = q
+                self.state = self._st_after_call_tagged
+                return True
         ok, q = self._match_at(p, _tokens(spec.arg_name_prefix))
         if ok == PARTIAL:
             return False
@@ -1205,7 +1217,7 @@ class SpecParser:
 
     def _st_arg_value(self) -> bool:
         spec = self.spec
-        toks = _tokens(spec.arg_value_suffix)
+        toks = self._value_suffix_tokens()
         stop = toks[0] if toks else "\n"
         buf = self.buf
         i = buf.find(stop, self.arg_emitted if self.arg_is_string else self.arg_value_start)
@@ -1241,13 +1253,20 @@ class SpecParser:
         return True
 
     def _st_arg_value_close(self) -> bool:
-        toks = _tokens(self.spec.arg_value_suffix)
+        toks = self._value_suffix_tokens()
         ok, q = self._match_at(self.pos, toks)
         if ok == PARTIAL:
             return False
         self.pos = q if ok == MATCH else self.pos + len(toks[0])
         self.state = self._st_tagged_args
         return True
+
+    def _value_suffix_tokens(self) -> list[str]:
+        """The value's closing marker; "{key}" in it names the argument (MiniMax-M3 "</city>")."""
+        suffix = self.spec.arg_value_suffix
+        if "{key}" in suffix:
+            suffix = suffix.replace("{key}", self.arg_key)
+        return _tokens(suffix)
 
     def _code_key(self) -> str:
         schema = self.tools.get(self.name or "", {})
