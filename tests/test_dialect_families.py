@@ -23,7 +23,7 @@ NEW_DIALECTS = [
     "granite", "nemotron", "apertus", "lfm2", "gpt-oss", "gemma4", "functiongemma", "minimax-m1", "apriel",
     "hunyuan", "seed-oss", "command-r", "phi4-mini", "xlam", "granite-20b-fc", "internlm", "qwen2.5-coder",
     "gigachat", "gigachat-3.1", "minicpm5", "yandexgpt", "hy3", "gigachat-3.5", "minicpm3", "hyperclovax",
-    "solar", "minimax-m3",
+    "solar", "minimax-m3", "kimi-k3",
 ]
 
 W = "get_weather"
@@ -119,6 +119,12 @@ CASES: list[tuple[str, str, str, str, list[str], list[tuple[str, dict]], str | N
      ']<]minimax[>[</title>]<]minimax[>[<when>{"date": "2026-01-02"}]<]minimax[>[</when>]<]minimax[>[</invoke>'
      "\n]<]minimax[>[</tool_call>",
      ["create_event"], [("create_event", {"title": "A\nB", "when": {"date": "2026-01-02"}})], None, "Two."),
+    ("kimi-k3", "k3-rendered", '<|open|>message role="assistant"<|sep|><|open|>think<|sep|>',
+     "Check.<|close|>think<|sep|><|open|>response<|sep|>On it.<|close|>response<|sep|><|open|>tools<|sep|>"
+     '<|open|>call tool="get_weather" index="1"<|sep|><|open|>argument key="city" type="string"<|sep|>1984'
+     '<|close|>argument<|sep|><|close|>call<|sep|><|open|>call tool="special_function" index="2"<|sep|>'
+     '<|open|>argument key="arg1" type="number"<|sep|>3<|close|>argument<|sep|><|close|>call<|sep|><|close|>tools<|sep|>',
+     [W, "special_function"], [(W, {"city": "1984"}), ("special_function", {"arg1": 3})], "On it.", "Check."),
     ("deepseek-v3.2", "dsml-rendered-v32", "<｜Assistant｜></think>",
      '<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'

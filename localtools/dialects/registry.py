@@ -21,6 +21,7 @@ _MODULES = (
     "functionary_v3",
     "functionary_v2",
     "kimi_k2",
+    "kimi_k3",
     "deepseek_v32",
     "gigachat35",
     "solar",

@@ -72,7 +72,7 @@ class DialectSpec:
     arg_name_suffix: str = ""  # e.g. ">\n"
     arg_value_prefix: str = ""  # e.g. "<arg_value>"
     arg_value_suffix: str = ""  # e.g. "\n</parameter>\n"
-    arg_flag_sep: str = ""  # between key and a true/false "is a raw string" flag, e.g. '" string="' (DSML)
+    arg_flag_sep: str = ""  # between key and a flag: "true"/"string" = raw string, else JSON (DSML '" string="', Kimi K3 '" type="')
 
     # -- text and reasoning -----------------------------------------------------------
     content_name: str = ""  # a pseudo-recipient meaning "text to the user" (functionary "all")

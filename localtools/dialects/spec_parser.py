@@ -1203,7 +1203,7 @@ class SpecParser:
         schema = self.tools.get(self.name or "", {})
         self.arg_is_string = param_is_string(schema, key)
         if flag is not None:
-            self.arg_is_string = flag.strip().lower() == "true"
+            self.arg_is_string = flag.strip().lower() in ("true", "string")
         sep = ", " if self.n_args else ""
         self.n_args += 1
         self._args(f"{sep}{json.dumps(key, ensure_ascii=False)}: ")
