@@ -40,6 +40,18 @@ def live_server(
     timeout: float = START_TIMEOUT_S,
 ) -> Iterator[str]:
     """Start `localtools serve [MODEL] ARGS` on a free 127.0.0.1 port; yield its base URL."""
+    with server_process(args, model, env, timeout) as (_, base_url):
+        yield base_url
+
+
+@contextlib.contextmanager
+def server_process(
+    args: Sequence[str] = (),
+    model: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Like live_server, but also yields the process (for signal and exit-code tests)."""
     cmd = [sys.executable, "-m", "localtools", "serve"]
     if model is not None:
         cmd.append(model)
@@ -54,7 +66,7 @@ def live_server(
     )
     try:
         base_url = _wait_ready(proc, timeout, Path(log_file.name))
-        yield base_url
+        yield proc, base_url
     finally:
         stop_server(proc)
         log_file.close()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import httpx
 import pytest
 from openai import APIStatusError, AuthenticationError, OpenAI
 
-from tests.live_server import live_server
+from tests.live_server import live_server, server_process
 
 pytestmark = pytest.mark.e2e
 
@@ -218,3 +220,38 @@ def test_api_key_enforced() -> None:
         assert [m.id for m in good.models.list().data] == ["smollm2-135m"]
         reply = good.chat.completions.create(model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
         assert reply.usage.completion_tokens == 2
+
+
+def test_queue_full_gives_429() -> None:
+    with live_server(["--max-queue", "1"]) as url:
+        body = {"messages": ENDLESS, "max_tokens": 16, "temperature": 0}
+
+        def post() -> httpx.Response:
+            return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            responses = list(pool.map(lambda _: post(), range(5)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses.count(200) >= 2  # one running, one waiting
+        assert 429 in statuses and set(statuses) <= {200, 429}
+        for r in responses:
+            if r.status_code == 429:
+                assert int(r.headers["Retry-After"]) >= 1
+                error = r.json()["error"]
+                assert error["code"] == "rate_limit_exceeded" and error["type"] == "rate_limit_error"
+        assert httpx.get(f"{url}/health").json()["queue"] == 0
+
+
+def test_sigterm_cancels_streams_and_exits_0() -> None:
+    with server_process() as (proc, url):
+        body = {"messages": ENDLESS, "max_tokens": 1500, "temperature": 0, "stream": True}
+        lines: list[str] = []
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
+            for line in response.iter_lines():
+                lines.append(line)
+                if len([x for x in lines if x.startswith("data:")]) == 3:
+                    proc.send_signal(signal.SIGTERM)
+            # the stream ends by itself once the generation is cancelled
+        # 1500 tokens take over a minute here: exiting within 30 s means the run was cancelled
+        assert proc.wait(timeout=30) == 0
+        assert len([x for x in lines if x.startswith("data:")]) < 1500

@@ -262,6 +262,11 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
                 code="model_not_found",
             )
 
+    def check_running() -> None:
+        if runtime.closed:
+            raise APIError(503, "The server is shutting down; retry on another instance or after restart.",
+                           type="server_error", code="shutting_down")
+
     def record_usage(request: Request, stats: Any) -> None:
         request.scope.setdefault(LOG_KEY, {}).update(
             prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens
@@ -294,6 +299,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
             stream=req.stream,
         )
         messages = chat_messages(req)
+        check_running()
         try:
             run = await run_in_threadpool(start_chat, runtime, messages, options)
         except ChatRequestError as exc:
@@ -353,9 +359,12 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
                     chunk = writer.event(item)
                     if chunk is not None:
                         yield _sse(chunk)
-                    item = await items.__anext__()
+                    try:
+                        item = await items.__anext__()
+                    except StopAsyncIteration:  # cannot happen: a run always ends with a Finish
+                        break
                 yield _sse("[DONE]")
-            except (StopAsyncIteration, asyncio.CancelledError):
+            except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - headers are sent: report in the stream
                 err = generation_error(exc, "messages")
@@ -372,6 +381,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         check_model(req.model)
         prompt = req.prompt if isinstance(req.prompt, str) else req.prompt[0]
         sampling = sampling_from(req, req.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS)
+        check_running()
         try:
             handle = start_completion(runtime, prompt, sampling)
         except QueueFull as exc:
