@@ -178,9 +178,9 @@ def _inspect_data(model: str | None, chat_template: Path | None) -> dict[str, An
         templates = {"fallback": FALLBACK_TEMPLATE.read_text(encoding="utf-8")}
         template_origin = str(FALLBACK_TEMPLATE)
     source = next((v for k, v in templates.items() if k.endswith("tool_use")), next(iter(templates.values())))
-    dialect, detection = pick_dialect(source, where.dialect if chat_template is None else None)
+    dialect, detection = pick_dialect(source, where.dialect if chat_template is None else None, "the model catalog")
     info.update(
-        name=where.name,
+        model=where.name,
         path=str(where.path),
         chat_templates=templates,
         template_origin=template_origin,

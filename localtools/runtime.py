@@ -153,17 +153,23 @@ def _compile_templates(sources: dict[str, str], origin: str, engine: Any) -> dic
     return templates
 
 
-def pick_dialect(template_source: str, forced: str | None) -> tuple[Dialect, Detection]:
-    """The forced dialect, else the one detected from the template's markers."""
+def pick_dialect(
+    template_source: str, forced: str | None, how: str = "--dialect"
+) -> tuple[Dialect, Detection]:
+    """The forced dialect (`how` says who forced it), else the one detected from the template."""
+    detected = detect(template_source)
     if forced:
         try:
             dialect = get_dialect(forced)
         except KeyError as exc:
-            raise RuntimeLoadError(str(exc.args[0])) from None
-        detection = Detection(dialect.name, [f"chosen with --dialect {forced}"])
+            raise RuntimeLoadError(f"{exc.args[0]} (from {how})") from None
+        evidence = [f"set by {how}", f"the template alone suggests {detected.dialect!r}"]
+        if detected.dialect == dialect.name:
+            evidence = [f"set by {how}"] + list(detected.evidence)
+        detection = Detection(dialect.name, evidence)
     else:
-        detection = detect(template_source)
-        dialect = get_dialect(detection.dialect)
+        detection = detected
+        dialect = get_dialect(detected.dialect)
     return dialect.for_template(template_source), detection
 
 
@@ -214,7 +220,8 @@ def load_runtime(
         sources, origin = _template_sources(engine, template_file)
         templates = _compile_templates(sources, origin, engine)
         tool_source = sources.get("tool_use", sources["default"])
-        chosen, detection = pick_dialect(tool_source, dialect or where.dialect)
+        how = "--dialect" if dialect else "the model catalog"
+        chosen, detection = pick_dialect(tool_source, dialect or where.dialect, how)
     except Exception:
         engine_close = getattr(engine, "close", None)
         if callable(engine_close):

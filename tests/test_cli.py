@@ -72,13 +72,14 @@ def test_inspect_json_on_default_model(model_path: Path) -> None:
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     for key in ["architecture", "parameters", "context_length", "quantization", "file_size",
-                "chat_templates", "special_tokens", "dialect", "dialect_evidence", "path", "name"]:
+                "chat_templates", "special_tokens", "dialect", "dialect_evidence", "path", "model"]:
         assert key in info, key
     assert info["architecture"] == "llama"
     assert info["quantization"] == "Q4_1"
     assert info["file_size"] == model_path.stat().st_size
     assert Path(info["path"]) == model_path
-    assert "<|im_start|>" in info["chat_templates"]["default"]
+    assert info["model"] == "smollm2-135m"
+    assert any("<|im_start|>" in source for source in info["chat_templates"].values())
     assert info["dialect"] == "chatml-function"
     assert info["dialect_evidence"]
 
@@ -87,7 +88,7 @@ def test_inspect_text_output() -> None:
     result = runner.invoke(app, ["inspect"])
     assert result.exit_code == 0, result.output
     assert "dialect:" in result.output and "chatml-function" in result.output
-    assert "chat template 'default'" in result.output
+    assert "chat template '" in result.output and "<|im_start|>" in result.output
 
 
 def test_inspect_with_template_override(tmp_path: Path) -> None:
