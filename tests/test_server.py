@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
@@ -189,7 +190,18 @@ def test_bad_request_is_an_openai_error(client: OpenAI) -> None:
     assert info.value.body["param"] == "messages"
 
 
-def test_disconnect_mid_stream_frees_the_model(base_url: str, client: OpenAI) -> None:
+def assert_model_free(base_url: str) -> None:
+    """A new request starts at once: an abandoned generation would keep it queued for long."""
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reply = pool.submit(httpx.post, f"{base_url}/v1/chat/completions", json=body, timeout=120)
+        time.sleep(1.0)
+        waiting = httpx.get(f"{base_url}/health").json()["queue"]
+        assert reply.result().json()["usage"]["completion_tokens"] == 2
+    assert waiting == 0, "the abandoned generation was still running"
+
+
+def test_disconnect_mid_stream_frees_the_model(base_url: str) -> None:
     body = {"messages": ENDLESS, "max_tokens": 1500, "temperature": 0, "stream": True}
     with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, timeout=60) as response:
         assert response.status_code == 200
@@ -199,12 +211,35 @@ def test_disconnect_mid_stream_frees_the_model(base_url: str, client: OpenAI) ->
                 seen += 1
             if seen >= 4:
                 break  # leave mid-stream: the connection closes
-    # 1500 tokens take over a minute on a small CPU: served within 30 s only if cancelled
-    quick = client.with_options(timeout=30).chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    assert_model_free(base_url)
+
+
+def test_disconnect_while_waiting_for_a_whole_reply(base_url: str) -> None:
+    body = {"messages": ENDLESS, "max_tokens": 1500, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=3)  # gives up: connection closed
+    assert_model_free(base_url)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_choice_none_never_returns_calls(client: OpenAI, stream: bool) -> None:
+    kwargs: dict[str, Any] = dict(
+        model="tiny",
+        messages=[{"role": "user", "content": "What is the weather in Oslo? Use get_weather."}],
+        tools=[WEATHER_TOOL],
+        tool_choice="none",
+        max_tokens=24,
+        temperature=0,
     )
-    assert quick.usage.completion_tokens == 2
-    assert httpx.get(f"{base_url}/health").json()["queue"] == 0
+    if stream:
+        chunks = [c for c in client.chat.completions.create(stream=True, **kwargs) if c.choices]
+        assert not any(c.choices[0].delta.tool_calls for c in chunks)
+        finish = chunks[-1].choices[0].finish_reason
+    else:
+        choice = client.chat.completions.create(**kwargs).choices[0]
+        assert choice.message.tool_calls is None and choice.message.content
+        finish = choice.finish_reason
+    assert finish in ("stop", "length")
 
 
 def test_api_key_enforced() -> None:
