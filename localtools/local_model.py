@@ -1,0 +1,179 @@
+"""`LocalModel`: the server's engine as a Python object, OpenAI-shaped results.
+
+    from localtools import LocalModel
+    model = LocalModel()                       # the default model, or a path / catalog name
+    reply = model.chat([{"role": "user", "content": "Hi"}])
+    final = model.run_tools(messages, [get_weather], tool_choice="auto")
+
+Same prompt building, dialects, grammars and parsers as `localtools serve`:
+only the transport differs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from localtools.api.responses import ChunkWriter, MessageAccumulator, chat_completion, random_id
+from localtools.engine import SamplingParams
+from localtools.runtime import ModelRuntime, load_runtime
+from localtools.service import ChatOptions, Finish, start_chat
+from localtools.tools import as_tool, call_tool
+
+ToolLike = Callable[..., Any] | Mapping[str, Any]
+
+
+class LocalModel:
+    """A loaded GGUF model you can chat with, tools included."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        seed: int = -1,
+        chat_template: str | Path | None = None,
+        dialect: str | None = None,
+        tool_prompt: str | Path | None = None,
+    ) -> None:
+        self.runtime: ModelRuntime = load_runtime(
+            str(model) if model is not None else None,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+            chat_template_file=chat_template,
+            dialect=dialect,
+            tool_prompt_file=tool_prompt,
+        )
+        self.name = self.runtime.name
+
+    @property
+    def dialect(self) -> str:
+        return self.runtime.dialect.name
+
+    # ------------------------------------------------------------------------
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        stream: bool = False,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        parallel_tool_calls: bool = True,
+        response_format: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any] | Iterator[dict[str, Any]]:
+        """One chat completion: a `chat.completion` dict, or (stream=True) an
+        iterator of `chat.completion.chunk` dicts; closing it stops generation."""
+        schemas = [as_tool(t) for t in tools] if tools else None
+        sampling = SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if temperature is None else temperature,
+            top_p=1.0 if top_p is None else top_p,
+            seed=seed,
+            stop=[stop] if isinstance(stop, str) else list(stop or []),
+        )
+        for key in ("top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty"):
+            if key in extra:
+                setattr(sampling, key, extra.pop(key))
+        options = ChatOptions(
+            tools=schemas,
+            tool_choice=dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=dict(response_format) if response_format else None,
+            sampling=sampling,
+            template_kwargs=dict(extra.pop("chat_template_kwargs", {}) or {}),
+            stream=stream,
+        )
+        if extra:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(extra))}")
+        run = start_chat(self.runtime, [dict(m) for m in messages], options)
+        if stream:
+            return self._stream(run)
+        acc = MessageAccumulator()
+        finish: Finish | None = None
+        for item in run:
+            if isinstance(item, Finish):
+                finish = item
+            else:
+                acc.add(item)
+        assert finish is not None
+        reason = finish.finish_reason if finish.finish_reason != "cancelled" else "stop"
+        return chat_completion(random_id("chatcmpl-"), self.name, int(time.time()), acc.message(), reason, finish.stats)
+
+    def _stream(self, run: Any) -> Iterator[dict[str, Any]]:
+        writer = ChunkWriter(self.name, include_usage=True)
+        try:
+            yield writer.first()
+            for item in run:
+                if isinstance(item, Finish):
+                    yield writer.finish(item.finish_reason)
+                    yield writer.usage(item.stats)
+                    return
+                chunk = writer.event(item)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            run.cancel()  # no-op when finished; stops generation when the caller stops reading
+
+    # ------------------------------------------------------------------------
+    def run_tools(
+        self,
+        messages: list[dict[str, Any]],
+        functions: Sequence[Callable[..., Any]],
+        tool_choice: str | Mapping[str, Any] | None = "auto",
+        max_rounds: int = 8,
+        on_call: Callable[[str, dict[str, Any], str], None] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Call → execute → answer until the model replies in text.
+
+        `messages` is extended in place with the assistant turns and tool
+        results; returns the last `chat.completion`. A forced `tool_choice`
+        applies to the first round only (or the model could never answer).
+        """
+        by_name = {as_tool(fn)["function"]["name"]: fn for fn in functions}
+        choice = tool_choice
+        response: dict[str, Any] = {}
+        for _ in range(max_rounds):
+            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)  # type: ignore[assignment]
+            message = response["choices"][0]["message"]
+            messages.append({k: v for k, v in message.items() if k != "reasoning_content"})
+            calls = message.get("tool_calls") or []
+            if not calls:
+                return response
+            for call in calls:
+                name = call["function"]["name"]
+                raw = call["function"]["arguments"]
+                fn = by_name.get(name)
+                result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
+                if on_call:
+                    try:
+                        args = json.loads(raw)
+                    except ValueError:
+                        args = {}
+                    on_call(name, args, result)
+                messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": result})
+            if choice not in (None, "auto", "none"):
+                choice = "auto"
+        return response
+
+    # ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.runtime.close()
+
+    def __enter__(self) -> "LocalModel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
