@@ -22,6 +22,27 @@ SPEC = DialectSpec(
     stops=("<|stop|>",),
 )
 
+# v2.5 (Llama 3 based) writes the recipient after a reserved token instead:
+# text, then "<|reserved_special_token_249|>NAME\n{args}" for each call.
+LLAMA3_SPEC = DialectSpec(
+    name="functionary-v2",
+    shape="tag_json",
+    name_prefix="<|reserved_special_token_249|>",
+    name_suffix="\n",
+)
+
+
+class FunctionaryV2(SpecDialect):
+    def for_template(self, template: str) -> SpecDialect:
+        if "<|reserved_special_token_249|>" in template and "<|recipient|>" not in template:
+            return SpecDialect(LLAMA3_SPEC, self.markers, self.summary)
+        return self
+
+
 DIALECT = register(
-    SpecDialect(SPEC, Markers(all_of=("<|recipient|>",)), "Functionary v2: <|recipient|>NAME <|content|>{args}")
+    FunctionaryV2(
+        SPEC,
+        Markers(any_of=("<|recipient|>", "<|reserved_special_token_249|>")),
+        "Functionary v2: <|recipient|>NAME <|content|>{args} (v2.5: <|reserved_special_token_249|>NAME)",
+    )
 )

@@ -21,8 +21,18 @@ SPEC = DialectSpec(
     python_tag="<|python_tag|>",
 )
 
+class Llama3(SpecDialect):
+    """Llama 3.x headers (or Llama 4's, whose JSON tool format is the same)."""
+
+    def detect(self, template: str) -> list[str] | None:
+        headers = [h for h in ("<|start_header_id|>", "<|header_start|>") if h in template]
+        if not headers:
+            return None
+        return super().detect(template.replace("<|header_start|>", "<|start_header_id|>"))
+
+
 DIALECT = register(
-    SpecDialect(
+    Llama3(
         SPEC,
         Markers(all_of=("<|start_header_id|>",), any_of=("<|python_tag|>", "ipython", "\"parameters\"", "function name")),
         "Llama 3.x: bare JSON {name, parameters}; <|python_tag|>",

@@ -413,6 +413,8 @@ class SpecParser:
         """Match a closing marker leniently: its first token is required, later
         tokens are consumed when present (models drop e.g. </tool_call>)."""
         ok, q = self._match_at(p, tokens[:1])
+        if ok == NOMATCH and self._truncated_at_end(p, tokens[0]):
+            return MATCH, len(self.buf)
         if ok != MATCH:
             return ok, q
         for tok in tokens[1:]:
@@ -420,9 +422,19 @@ class SpecParser:
             if ok2 == PARTIAL:
                 return PARTIAL, p
             if ok2 == NOMATCH:
+                if self._truncated_at_end(q, tok):
+                    return MATCH, len(self.buf)
                 break
             q = q2
         return MATCH, q
+
+    def _truncated_at_end(self, p: int, tok: str) -> bool:
+        """At the end of input, the start of a closing marker cut by max_tokens
+        is markup, not content: it is dropped."""
+        if not self.final:
+            return False
+        rest = self.buf[self._skip_ws(p) :]
+        return bool(rest) and len(rest) < len(tok) and tok.startswith(rest)
 
     def _match_rest(self, marker: str, p: int) -> tuple[int, int]:
         """Match a marker's tokens after its first token (already consumed)."""
@@ -964,6 +976,13 @@ class SpecParser:
     def _st_name_after_prefix(self) -> bool:
         buf = self.buf
         p = self.pos
+        if self.spec.name_prefix.endswith((" ", "\t")):
+            # a prefix ending in a space ("<fn "): markers match as tokens, so skip it
+            while p < len(buf) and buf[p] in " \t":
+                p += 1
+            if p >= len(buf) and not self.final:
+                return False
+            self.pos = p
         m = _NAME_CHARS.match(buf, p)
         end = m.end() if m else p
         if end - p > _MAX_NAME:
