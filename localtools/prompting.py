@@ -20,6 +20,8 @@ _PROBE_CALL = "zzprobecallzz"
 _PROBE_RESULT = "zzproberesultzz"
 _PROBE_SYSTEM = "zzprobesystemzz"
 _PROBE_ID = "abcdefghi"  # 9 alphanumerics: Mistral templates reject other ids
+_PROBE_ARG1 = "zzfirstargzz"  # argument values: unlike names, they never appear in a tool list
+_PROBE_ARG2 = "zzsecondargzz"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class TemplateCaps:
     renders_tool_calls: bool
     renders_tool_results: bool
     supports_system: bool
+    renders_parallel_calls: bool = True
 
 
 _CAPS_CACHE: dict[tuple[str, str], TemplateCaps] = {}
@@ -48,16 +51,17 @@ def _probe_tools() -> list[dict[str, Any]]:
     ]
 
 
-def _renders(template: Any, needle: str, **kwargs: Any) -> bool:
+def _renders(template: Any, needle: str, extra: dict[str, Any], **kwargs: Any) -> bool:
     try:
-        return needle in template.render(**kwargs)
+        return needle in template.render(**kwargs, **extra)
     except Exception:  # a probe the template rejects means "cannot"
         return False
 
 
-def probe_template(template: Any) -> TemplateCaps:
-    """Probe once per template source what it renders."""
-    key = (getattr(template, "name", ""), getattr(template, "source", str(id(template))))
+def probe_template(template: Any, extra: dict[str, Any] | None = None) -> TemplateCaps:
+    """Probe once per template source what it renders (`extra`: the dialect's render kwargs)."""
+    extra = extra or {}
+    key = (getattr(template, "name", ""), getattr(template, "source", str(id(template))), tuple(sorted(extra)))
     cached = _CAPS_CACHE.get(key)
     if cached is not None:
         return cached
@@ -66,26 +70,36 @@ def probe_template(template: Any) -> TemplateCaps:
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": _PROBE_ID, "type": "function", "function": {"name": _PROBE_CALL, "arguments": {"a": "b"}}}
+            {"id": _PROBE_ID, "type": "function", "function": {"name": _PROBE_CALL, "arguments": {"a": _PROBE_ARG1}}}
         ],
     }
     result = {"role": "tool", "tool_call_id": _PROBE_ID, "name": _PROBE_CALL, "content": _PROBE_RESULT}
     tools = _probe_tools() + [
         {"type": "function", "function": {"name": _PROBE_CALL, "description": "probe", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}
     ]
+    second = {"id": "jklmnopqr", "type": "function", "function": {"name": _PROBE_CALL + "two", "arguments": {"a": _PROBE_ARG2}}}
+    two_calls = dict(call, tool_calls=call["tool_calls"] + [second])
+    two_results = [result, {"role": "tool", "tool_call_id": "jklmnopqr", "name": _PROBE_CALL + "two", "content": "x"}]
+    tools_two = tools + [{"type": "function", "function": {"name": _PROBE_CALL + "two", "description": "probe",
+                                                            "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}]
     caps = TemplateCaps(
-        renders_tools=_renders(template, _PROBE_TOOL, messages=[user], tools=tools, add_generation_prompt=True),
+        renders_tools=_renders(template, _PROBE_TOOL, extra, messages=[user], tools=tools, add_generation_prompt=True),
         renders_tool_calls=_renders(
-            template, _PROBE_CALL, messages=[user, call, result], tools=tools, add_generation_prompt=True
+            template, _PROBE_ARG1, extra, messages=[user, call, result], tools=tools, add_generation_prompt=True
         )
-        or _renders(template, _PROBE_CALL, messages=[user, call], tools=tools, add_generation_prompt=False),
+        or _renders(template, _PROBE_ARG1, extra, messages=[user, call], tools=tools, add_generation_prompt=False),
         renders_tool_results=_renders(
-            template, _PROBE_RESULT, messages=[user, call, result], tools=tools, add_generation_prompt=True
+            template, _PROBE_RESULT, extra, messages=[user, call, result], tools=tools, add_generation_prompt=True
         ),
         supports_system=_renders(
             template,
             _PROBE_SYSTEM,
+            extra,
             messages=[{"role": "system", "content": _PROBE_SYSTEM}, user],
+            add_generation_prompt=True,
+        ),
+        renders_parallel_calls=_renders(
+            template, _PROBE_ARG2, extra, messages=[user, two_calls, *two_results], tools=tools_two,
             add_generation_prompt=True,
         ),
     )
@@ -189,6 +203,56 @@ def _inject_system(messages: list[dict[str, Any]], text: str, supports_system: b
     return [{"role": "user", "content": text}] + out
 
 
+def _one_call_per_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For templates that render only one call per assistant turn: parallel
+    calls become consecutive call/result pairs, so no call or result is lost."""
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(messages):
+        msg = messages[i]
+        calls = msg.get("tool_calls") or []
+        if msg.get("role") != "assistant" or len(calls) < 2:
+            out.append(msg)
+            i += 1
+            continue
+        j = i + 1
+        results: list[dict[str, Any]] = []
+        while j < len(messages) and messages[j].get("role") == "tool":
+            results.append(messages[j])
+            j += 1
+        by_id = {r.get("tool_call_id"): r for r in results}
+        used: set[int] = set()
+        for k, call in enumerate(calls):
+            out.append(dict(msg, content=msg.get("content") if k == 0 else None, tool_calls=[call]))
+            result = by_id.get(call.get("id"))
+            if result is None and k < len(results) and id(results[k]) not in used:
+                result = results[k]
+            if result is not None:
+                used.add(id(result))
+                out.append(result)
+        out.extend(r for r in results if id(r) not in used)
+        i = j
+    return out
+
+
+def _fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For templates without a system role: system text opens the next user turn."""
+    out: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for msg in messages:
+        if msg.get("role") == "system":
+            if msg.get("content"):
+                pending.append(msg["content"])
+            continue
+        if pending and msg.get("role") == "user":
+            msg = dict(msg, content="\n\n".join(pending + [msg.get("content") or ""]))
+            pending = []
+        out.append(msg)
+    if pending:
+        out.insert(0, {"role": "user", "content": "\n\n".join(pending)})
+    return out
+
+
 def _calls_as_text(messages: list[dict[str, Any]], dialect: Dialect) -> list[dict[str, Any]]:
     out = []
     for msg in messages:
@@ -229,10 +293,13 @@ def build_prompt(
     tool_prompt: Any = None,  # a ChatTemplate-like object rendering `tools` (--tool-prompt)
 ) -> str:
     """Render the conversation and the generation prompt for the model."""
-    caps = probe_template(template)
+    extra = dialect.render_kwargs(tools or [])
+    caps = probe_template(template, extra)
     msgs = normalize_messages(messages, dialect)
     tools = tools or None
+    injected = False
     if tools and tool_choice != "none" and (not caps.renders_tools or tool_prompt is not None):
+        injected = True
         if tool_prompt is not None:
             text = tool_prompt.render(messages=[], tools=tools, add_generation_prompt=False).strip()
         else:
@@ -241,12 +308,34 @@ def build_prompt(
             msgs = _inject_system(msgs, text, caps.supports_system)
     if not caps.renders_tool_calls and any(m.get("tool_calls") for m in msgs):
         msgs = _calls_as_text(msgs, dialect)
+    elif not caps.renders_parallel_calls and any(len(m.get("tool_calls") or []) > 1 for m in msgs):
+        msgs = _one_call_per_turn(msgs)
     if not caps.renders_tool_results and any(m.get("role") == "tool" for m in msgs):
         msgs = _results_as_text(msgs)
-    pass_tools = tools if (tools and caps.renders_tools and tool_prompt is None) else None
-    return template.render(
-        messages=msgs,
-        tools=pass_tools,
-        add_generation_prompt=True,
-        **(template_kwargs or {}),
-    )
+    if not caps.supports_system and any(m.get("role") == "system" for m in msgs):
+        msgs = _fold_system(msgs)
+    pass_tools = tools if (tools and tool_prompt is None and (caps.renders_tools or not injected)) else None
+    kwargs = {**extra, **(template_kwargs or {})}
+    return _render_leniently(template, msgs, pass_tools, kwargs)
+
+
+def _render_leniently(
+    template: Any, msgs: list[dict[str, Any]], tools: list[dict[str, Any]] | None, kwargs: dict[str, Any]
+) -> str:
+    """Render; on failure retry the two variants real templates trip over:
+    a tool-call turn whose content is null (many expect a string) and a
+    missing tool list (some iterate `tools` unconditionally)."""
+    attempts = [(msgs, tools)]
+    if any(m.get("role") == "assistant" and m.get("content") is None for m in msgs):
+        blank = [dict(m, content="") if m.get("role") == "assistant" and m.get("content") is None else m for m in msgs]
+        attempts.append((blank, tools))
+    if tools is None:
+        attempts += [(m, []) for m, _ in list(attempts)]
+    first_error: Exception | None = None
+    for candidate, candidate_tools in attempts:
+        try:
+            return template.render(messages=candidate, tools=candidate_tools, add_generation_prompt=True, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the first error is the one reported
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error

@@ -202,6 +202,11 @@ class Dialect:
         """GBNF constraining calls: whole output for required/named, lazy for auto."""
         return None
 
+    def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        """Extra variables this family's templates read (e.g. Functionary's
+        `generate_schema_from_functions`); the client's kwargs override them."""
+        return {}
+
     def for_template(self, template: str) -> "Dialect":
         """The dialect configured for this template's variant (default: itself)."""
         return self

@@ -6,6 +6,9 @@ recipient ``all`` means text for the user. The prompt ends at the recipient.
 
 from __future__ import annotations
 
+from typing import Any
+
+from localtools.dialects.functionary_schema import generate_schema_from_functions
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
@@ -35,8 +38,12 @@ LLAMA3_SPEC = DialectSpec(
 class FunctionaryV2(SpecDialect):
     def for_template(self, template: str) -> SpecDialect:
         if "<|reserved_special_token_249|>" in template and "<|recipient|>" not in template:
-            return SpecDialect(LLAMA3_SPEC, self.markers, self.summary)
+            variant = FunctionaryV2(LLAMA3_SPEC, self.markers, self.summary)
+            return variant
         return self
+
+    def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"generate_schema_from_functions": generate_schema_from_functions}
 
 
 DIALECT = register(

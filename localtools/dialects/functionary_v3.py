@@ -6,6 +6,9 @@ then either text (recipient ``all``) or JSON arguments; ``>>>`` starts the next.
 
 from __future__ import annotations
 
+from typing import Any
+
+from localtools.dialects.functionary_schema import generate_schema_from_functions
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
@@ -18,6 +21,11 @@ SPEC = DialectSpec(
     content_name="all",
 )
 
+class FunctionaryV3(SpecDialect):
+    def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"generate_schema_from_functions": generate_schema_from_functions}
+
+
 DIALECT = register(
-    SpecDialect(SPEC, Markers(all_of=(">>>all",)), "Functionary v3.2: >>>NAME\\n{args}, >>>all\\ntext")
+    FunctionaryV3(SPEC, Markers(all_of=(">>>all",)), "Functionary v3.2: >>>NAME\\n{args}, >>>all\\ntext")
 )
