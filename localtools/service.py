@@ -56,12 +56,18 @@ ChatItem = Union[Event, Finish]
 class ChatRun:
     """A running chat generation: iterate (sync or async) for events, then one Finish."""
 
-    def __init__(self, handle: Any, parser: Any, runtime: ModelRuntime, calls_allowed: bool, prompt: str) -> None:
+    def __init__(
+        self, handle: Any, parser: Any, runtime: ModelRuntime, calls_allowed: bool, prompt: str, stream: bool = True
+    ) -> None:
         self._handle = handle
         self._parser = parser
         self._dialect = runtime.dialect
         self._calls_allowed = calls_allowed
         self._saw_call = False
+        self._stream = stream
+        self._done_calls: list[tuple[str, str]] = []  # (name, arguments) of finished calls
+        self._current: list[Any] | None = None  # [name, arguments so far, held events or None]
+        self._stopped_on_repeat = False
         self.prompt = prompt
 
     @property
@@ -74,6 +80,8 @@ class ChatRun:
 
     def _events(self, events: list[Event]) -> Iterator[Event]:
         for ev in events:
+            if self._stopped_on_repeat:
+                return
             if isinstance(ev, (CallStart, ArgsDelta, CallEnd)):
                 if not self._calls_allowed:  # tool_choice "none": never a call
                     continue
@@ -81,10 +89,51 @@ class ChatRun:
                     self._saw_call = True
                     if ev.id is None:
                         ev = CallStart(ev.index, ev.name, self._dialect.new_call_id(ev.index))
+                yield from self._unless_repeated(ev)
+            else:
+                yield ev
+
+    # Small models under a calls-only grammar tend to repeat the same call until
+    # max_tokens. A call is held back only while it is identical so far to one
+    # already made; a complete repeat is dropped and ends the generation. So an
+    # agent never runs the same call twice, and stream and non-stream agree.
+    def _unless_repeated(self, ev: Event) -> Iterator[Event]:
+        if isinstance(ev, CallStart):
+            held = any(name == ev.name for name, _ in self._done_calls)
+            self._current = [ev.name, "", [ev] if held else None]
+            if not held:
+                yield ev
+            return
+        current = self._current
+        if current is None:
             yield ev
+            return
+        name, _, held = current
+        if isinstance(ev, ArgsDelta):
+            current[1] += ev.text
+            if held is None:
+                yield ev
+                return
+            held.append(ev)
+            if not any(n == name and a.startswith(current[1]) for n, a in self._done_calls):
+                current[2] = None  # differs from every earlier call: send what was held
+                yield from held
+            return
+        # CallEnd
+        self._current = None
+        if held is not None and (name, current[1]) in self._done_calls:
+            self._stopped_on_repeat = True
+            self._handle.cancel()
+            return
+        self._done_calls.append((name, current[1]))
+        if held is not None:
+            yield from held
+        yield ev
 
     def _finish(self) -> Finish:
         reason = self._handle.stats.finish_reason
+        if self._stopped_on_repeat:
+            reason = "stop"
         if reason == "stop" and self._saw_call:
             reason = "tool_calls"
         return Finish(reason, self._handle.stats)
@@ -167,7 +216,7 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
 
     parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=options.stream)
     handle = runtime.scheduler.submit(prompt, sampling)
-    return ChatRun(handle, parser, runtime, calls_allowed, prompt)
+    return ChatRun(handle, parser, runtime, calls_allowed, prompt, stream=options.stream)
 
 
 def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:

@@ -83,6 +83,8 @@ def build_grammar(
     chosen = selected_tools(tools, tool_choice)
     if not chosen:
         return None
+    if isinstance(tool_choice, dict):
+        parallel = False  # a named tool: exactly one call of it, as at OpenAI
     from localtools.engine import json_schema_to_gbnf  # the engine owns llama_cpp
 
     rules: list[str] = []
@@ -214,20 +216,3 @@ def _finish(rules: list[str], schemas: dict[str, dict[str, Any]]) -> str:
     if schemas:
         text += "\n" + json_schema_to_gbnf(schemas)
     return text + "\n"
-
-
-def response_format_grammar(response_format: dict[str, Any] | None) -> GrammarPlan | None:
-    """`response_format` json_object / json_schema as a grammar over the reply."""
-    if not response_format:
-        return None
-    kind = response_format.get("type")
-    if kind == "json_object":
-        schema = response_format.get("schema") or {"type": "object"}
-    elif kind == "json_schema":
-        spec = response_format.get("json_schema") or {}
-        schema = spec.get("schema") or {"type": "object"}
-    else:
-        return None
-    from localtools.engine import json_schema_to_gbnf
-
-    return GrammarPlan(gbnf="root ::= reply\n" + json_schema_to_gbnf({"reply": schema}), lazy=False)
