@@ -162,8 +162,37 @@ def serve(
 # ---------------------------------------------------------------- inspect
 
 
-def _inspect_data(model: str | None, chat_template: Path | None) -> dict[str, Any]:
-    from localtools.runtime import FALLBACK_TEMPLATE, locate_model, pick_dialect
+def _template_report(source: str, forced: str | None, how: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """Dialect, how it was chosen, its evidence and its markers, for one template."""
+    from localtools.dialects.resolve import resolve_dialect
+
+    resolution = resolve_dialect(source, forced, how, spec)
+    report: dict[str, Any] = {
+        "dialect": resolution.dialect.name,
+        "dialect_source": resolution.source,
+        "dialect_evidence": list(resolution.evidence),
+    }
+    dialect_spec = getattr(resolution.dialect, "spec", None)
+    if dialect_spec is not None:
+        report["dialect_spec"] = dialect_spec.to_dict()
+    if resolution.unrecognised:
+        report["warning"] = (
+            "the template renders tool calls in a syntax localtools does not recognise; "
+            "tools will be explained in the system prompt (generic fallback). Pin a dialect with "
+            "--dialect or a dialect_spec in models.toml."
+        )
+    if resolution.analysis is not None and resolution.analysis.notes:
+        report["analysis_notes"] = list(resolution.analysis.notes)
+    return report
+
+
+def _inspect_data(model: str | None, chat_template: Path | None, template_only: Path | None) -> dict[str, Any]:
+    if template_only is not None:
+        source = template_only.read_text(encoding="utf-8")
+        info: dict[str, Any] = {"template": str(template_only), "chat_templates": {"file": source}}
+        info.update(_template_report(source, None, "--dialect", None))
+        return info
+    from localtools.runtime import FALLBACK_TEMPLATE, locate_model
 
     where = locate_model(model)
     from localtools.gguf_meta import read_gguf_metadata, summarize
@@ -178,25 +207,38 @@ def _inspect_data(model: str | None, chat_template: Path | None) -> dict[str, An
         templates = {"fallback": FALLBACK_TEMPLATE.read_text(encoding="utf-8")}
         template_origin = str(FALLBACK_TEMPLATE)
     source = next((v for k, v in templates.items() if k.endswith("tool_use")), next(iter(templates.values())))
-    dialect, detection = pick_dialect(source, where.dialect if chat_template is None else None, "the model catalog")
+    pinned = chat_template is None
+    info.update(model=where.name, path=str(where.path), chat_templates=templates, template_origin=template_origin)
     info.update(
-        model=where.name,
-        path=str(where.path),
-        chat_templates=templates,
-        template_origin=template_origin,
-        dialect=dialect.name,
-        dialect_evidence=list(detection.evidence),
+        _template_report(
+            source,
+            where.dialect if pinned else None,
+            "the model catalog",
+            where.dialect_spec if pinned else None,
+        )
     )
     return info
 
 
 def _print_inspect(info: dict[str, Any]) -> None:
-    skip = {"chat_templates", "special_tokens", "dialect_evidence"}
+    skip = {"chat_templates", "special_tokens", "dialect_evidence", "dialect_spec", "analysis_notes", "warning"}
     for key, value in info.items():
         if key not in skip:
             typer.echo(f"{key + ':':<18}{value}")
-    evidence = ", ".join(repr(e) for e in info["dialect_evidence"]) or "(no markers: fallback)"
-    typer.echo(f"{'evidence:':<18}{evidence}")
+    evidence = info["dialect_evidence"]
+    typer.echo(f"{'evidence:':<18}" + ("" if evidence else "(no markers: fallback)"))
+    for item in evidence:
+        typer.echo(f"  {item}" if isinstance(item, str) and ":" in item else f"  {item!r}")
+    spec = info.get("dialect_spec")
+    if spec:
+        typer.echo("dialect markers:")
+        for key, value in spec.items():
+            if key != "name":
+                typer.echo(f"  {key}: {value!r}")
+    for note in info.get("analysis_notes", []):
+        typer.echo(f"{'analysis:':<18}{note}")
+    if info.get("warning"):
+        typer.echo(f"{'WARNING:':<18}{info['warning']}")
     tokens = info.get("special_tokens") or {}
     if tokens:
         typer.echo("special tokens:")
@@ -215,19 +257,131 @@ def _print_inspect(info: dict[str, Any]) -> None:
 def inspect(
     model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
-    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Inspect with this template file instead of the GGUF's."),
+    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Inspect the model with this template file instead of the GGUF's."),
+    template: Optional[Path] = typer.Option(None, "--template", help="Inspect a bare chat template file (no model)."),
+    dialect_out: Optional[Path] = typer.Option(
+        None, "--dialect-out", help="Write the dialect's description (TOML for models.toml, or .json) to review and pin."
+    ),
 ) -> None:
-    """Show a GGUF's metadata, chat templates and the tool-call dialect detected (no model load)."""
+    """Show a GGUF's metadata, chat templates and tool-call dialect (markers, and whether a module, analysis or the fallback chose it)."""
     from localtools.runtime import ModelNotFound, RuntimeLoadError
 
     try:
-        info = _inspect_data(model, chat_template)
-    except (ModelNotFound, RuntimeLoadError, OSError, ValueError) as exc:
+        info = _inspect_data(model, chat_template, template)
+    except (ModelNotFound, RuntimeLoadError, OSError, ValueError, KeyError) as exc:
         raise _fail(str(exc)) from None
+    if dialect_out is not None:
+        from localtools.dialects.spec import DialectSpec
+        from localtools.dialects.spec_io import write_spec
+
+        if not info.get("dialect_spec"):
+            raise _fail(f"dialect {info['dialect']!r} is hand-written code, not a spec; nothing to write")
+        write_spec(DialectSpec.from_dict(info["dialect_spec"]), str(dialect_out), info.get("model", "MODEL"))
+        typer.echo(f"wrote the {info['dialect']} dialect description to {dialect_out}", err=True)
     if as_json:
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
     else:
         _print_inspect(info)
+
+
+# ---------------------------------------------------------------- chat
+
+
+@app.command()
+def chat(
+    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    url: Optional[str] = typer.Option(None, "--url", help="Chat with a running server (e.g. http://127.0.0.1:8000/v1) instead of loading the model here."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="API key for --url."),
+    system: Optional[str] = typer.Option(None, "--system", help="System prompt."),
+    tools: list[Path] = typer.Option([], "--tools", help="A .py file whose public functions become tools (repeatable)."),
+    builtin_tools: bool = typer.Option(False, "--builtin-tools", help="Offer the built-in tools: date/time and a calculator."),
+    files_root: Optional[Path] = typer.Option(None, "--files", help="Also offer list_files/read_file, confined to this directory."),
+    tool_choice: Optional[str] = typer.Option(None, "--tool-choice", help="auto, required, none, or a tool name (first step of each turn)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest reply, in tokens."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run tool calls without asking."),
+    dialect: Optional[str] = typer.Option(None, help="Tool-call dialect instead of the detected one."),
+    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
+    n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
+    n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all)."),
+) -> None:
+    """Talk to a model in the terminal; it can call your Python functions as tools."""
+    from localtools.builtin_tools import calculate, current_datetime, make_file_tools
+    from localtools.chat_backends import HttpBackend, LocalBackend, ServerError
+    from localtools.chat_cli import ChatApp, ChatSettings, enable_line_editing
+    from localtools.tools import ToolFileError, ToolSchemaError, function_to_tool, tools_from_file
+
+    functions: list[Any] = []
+    try:
+        for path in tools:
+            functions += tools_from_file(path)
+        if builtin_tools:
+            functions += [current_datetime, calculate]
+        if files_root is not None:
+            functions += make_file_tools(files_root)
+        for fn in functions:
+            function_to_tool(fn)
+    except (ToolFileError, ToolSchemaError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    choice: Any = tool_choice
+    if tool_choice and tool_choice not in ("auto", "required", "none"):
+        choice = {"type": "function", "function": {"name": tool_choice}}
+
+    if url:
+        try:
+            backend: Any = HttpBackend(url, api_key=api_key, model=model)
+        except ServerError as exc:
+            raise _fail(str(exc)) from None
+    else:
+        from localtools.local_model import LocalModel
+        from localtools.runtime import ModelNotFound, RuntimeLoadError
+
+        typer.echo("loading model…", err=True)
+        try:
+            local = LocalModel(model, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, chat_template=chat_template, dialect=dialect)
+        except (ModelNotFound, RuntimeLoadError) as exc:
+            raise _fail(str(exc)) from None
+        backend = LocalBackend(local)
+    enable_line_editing()
+    settings = ChatSettings(system=system, tool_choice=choice, temperature=temperature, max_tokens=max_tokens, auto_yes=yes)
+    code = ChatApp(backend, functions, settings).run()
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- catalog
+
+
+@app.command()
+def pull(
+    name: str = typer.Argument(..., help="A catalog name (see `localtools models`) or a Hugging Face repo id."),
+    filename: Optional[str] = typer.Argument(None, help="The .gguf file in the repo (when NAME is a repo id)."),
+    revision: Optional[str] = typer.Option(None, help="Branch, tag or commit of the repo."),
+) -> None:
+    """Download a model into the Hugging Face cache (resumes; honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE)."""
+    from localtools.hub import PullError, pull as hub_pull
+
+    try:
+        path = hub_pull(name, filename, progress=True, revision=revision)
+    except PullError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}")
+    typer.echo(f"ready: localtools serve {name if filename is None else path}", err=True)
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the model catalog (models.toml) and which models are on this machine."""
+    from localtools.catalog import CatalogError, list_models
+    from localtools.hub import format_models_table
+
+    try:
+        statuses = list_models()
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in statuses], indent=2, default=str))
+    else:
+        typer.echo(format_models_table(statuses))
 
 
 def main() -> None:

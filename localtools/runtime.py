@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from localtools.default_model import HOW_TO_GET, default_model_path
-from localtools.dialects import Detection, Dialect, detect, get_dialect
+from localtools.dialects import Detection, Dialect
+from localtools.dialects.resolve import resolve_dialect
 
 log = logging.getLogger("localtools.runtime")
 
@@ -39,6 +40,7 @@ class ModelLocation:
     dialect: str | None = None
     chat_template_file: Path | None = None
     n_ctx: int | None = None
+    dialect_spec: dict[str, Any] | None = None  # a declarative dialect pinned in models.toml
 
 
 def locate_model(model: str | None) -> ModelLocation:
@@ -58,12 +60,15 @@ def locate_model(model: str | None) -> ModelLocation:
             if model is None:
                 message = HOW_TO_GET
             raise ModelNotFound(message) from None
+        extra = getattr(found.entry, "extra", None) or {}
+        spec = extra.get("dialect_spec")
         return ModelLocation(
             path=Path(found.path),
             name=found.name,
             dialect=found.dialect,
             chat_template_file=found.chat_template_file,
             n_ctx=found.n_ctx,
+            dialect_spec=spec if isinstance(spec, dict) else None,
         )
     if model is None:
         path = default_model_path()
@@ -154,23 +159,19 @@ def _compile_templates(sources: dict[str, str], origin: str, engine: Any) -> dic
 
 
 def pick_dialect(
-    template_source: str, forced: str | None, how: str = "--dialect"
+    template_source: str,
+    forced: str | None,
+    how: str = "--dialect",
+    spec: dict[str, Any] | None = None,
 ) -> tuple[Dialect, Detection]:
-    """The forced dialect (`how` says who forced it), else the one detected from the template."""
-    detected = detect(template_source)
-    if forced:
-        try:
-            dialect = get_dialect(forced)
-        except KeyError as exc:
-            raise RuntimeLoadError(f"{exc.args[0]} (from {how})") from None
-        evidence = [f"set by {how}", f"the template alone suggests {detected.dialect!r}"]
-        if detected.dialect == dialect.name:
-            evidence = [f"set by {how}"] + list(detected.evidence)
-        detection = Detection(dialect.name, evidence)
-    else:
-        detection = detected
-        dialect = get_dialect(detected.dialect)
-    return dialect.for_template(template_source), detection
+    """The forced or pinned dialect, else the detected one, else one inferred by analysis."""
+    try:
+        resolution = resolve_dialect(template_source, forced, how, spec)
+    except KeyError as exc:
+        raise RuntimeLoadError(f"{exc.args[0]} (from {how})") from None
+    except ValueError as exc:
+        raise RuntimeLoadError(f"invalid dialect_spec (from {how}): {exc}") from None
+    return resolution.dialect, resolution.detection
 
 
 def load_runtime(
@@ -221,7 +222,9 @@ def load_runtime(
         templates = _compile_templates(sources, origin, engine)
         tool_source = sources.get("tool_use", sources["default"])
         how = "--dialect" if dialect else "the model catalog"
-        chosen, detection = pick_dialect(tool_source, dialect or where.dialect, how)
+        chosen, detection = pick_dialect(
+            tool_source, dialect or where.dialect, how, None if dialect else where.dialect_spec
+        )
     except Exception:
         engine_close = getattr(engine, "close", None)
         if callable(engine_close):

@@ -158,6 +158,7 @@ class GrammarPlan:
 class Detection:
     dialect: str
     evidence: list[str]  # markers/snippets that matched in the template source
+    source: str = "module"  # forced | pinned-spec | module | analysis | fallback
 
 
 class Dialect:

@@ -93,5 +93,6 @@ def detect(template: str) -> Detection:
     for d in _ORDER:
         evidence = d.detect(template)
         if evidence is not None:
-            return Detection(d.name, evidence)
+            source = "fallback" if d.name in ("chatml-function", "generic") else "module"
+            return Detection(d.name, evidence, source)
     return Detection("generic", [])  # unreachable: generic matches everything

@@ -1,0 +1,84 @@
+"""Which dialect serves a template, and why.
+
+Order: a dialect forced by the user or pinned in models.toml (a name, or a
+full spec) wins; else a known dialect module whose markers match; else the
+dialect inferred by analysing the template (when it renders tool calls in a
+syntax the analysis can describe); else the ChatML-function / generic
+fallback. `source` says which of these decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from localtools.dialects.base import Detection, Dialect
+from localtools.dialects.registry import detect, get_dialect
+from localtools.dialects.spec import DialectSpec
+from localtools.dialects.specdialect import SpecDialect
+
+FALLBACKS = ("chatml-function", "generic")
+
+# how a dialect was chosen
+FORCED = "forced"
+PINNED_SPEC = "pinned-spec"
+MODULE = "module"
+ANALYSIS = "analysis"
+FALLBACK = "fallback"
+
+
+@dataclass
+class Resolution:
+    dialect: Dialect
+    source: str  # forced | pinned-spec | module | analysis | fallback
+    evidence: list[str] = field(default_factory=list)
+    analysis: Any = None  # localtools.analysis.TemplateAnalysis when analysis ran
+    unrecognised: bool = False  # the template renders tool calls but nothing could describe them
+
+    @property
+    def detection(self) -> Detection:
+        return Detection(self.dialect.name, list(self.evidence), self.source)
+
+
+def dialect_from_spec(data: dict[str, Any] | DialectSpec) -> SpecDialect:
+    """A dialect from a spec given as data (models.toml `dialect_spec`, --dialect-spec FILE)."""
+    spec = data if isinstance(data, DialectSpec) else DialectSpec.from_dict(dict(data))
+    return SpecDialect(spec, None, "declared in configuration")
+
+
+def resolve_dialect(
+    template: str,
+    forced: str | None = None,
+    forced_by: str = "--dialect",
+    spec: dict[str, Any] | DialectSpec | None = None,
+    analyse: bool = True,
+) -> Resolution:
+    """The dialect for this template source (see module docstring)."""
+    detected = detect(template)
+    if spec is not None:
+        dialect = dialect_from_spec(spec)
+        return Resolution(dialect, PINNED_SPEC, [f"spec pinned by {forced_by}"])
+    if forced:
+        dialect = get_dialect(forced).for_template(template)
+        evidence = [f"set by {forced_by}"]
+        if detected.dialect != dialect.name:
+            evidence.append(f"the template alone suggests {detected.dialect!r}")
+        else:
+            evidence += list(detected.evidence)
+        return Resolution(dialect, FORCED, evidence)
+    if detected.dialect not in FALLBACKS:
+        return Resolution(get_dialect(detected.dialect).for_template(template), MODULE, list(detected.evidence))
+    fallback = get_dialect(detected.dialect).for_template(template)
+    if not analyse:
+        return Resolution(fallback, FALLBACK, list(detected.evidence))
+    from localtools.analysis import analyze_template
+
+    analysis = analyze_template(template)
+    renders_calls = bool(analysis.caps.get("renders_tool_calls"))
+    if analysis.spec is not None and renders_calls:
+        spec_obj = analysis.spec
+        dialect = SpecDialect(spec_obj, None, "inferred from the template by analysis")
+        evidence = [f"{role}: {value!r}" for role, value in analysis.evidence.items() if role != "call_text"]
+        return Resolution(dialect, ANALYSIS, evidence, analysis)
+    evidence = list(detected.evidence) + list(analysis.notes)
+    return Resolution(fallback, FALLBACK, evidence, analysis, unrecognised=renders_calls)
