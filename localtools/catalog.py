@@ -156,6 +156,8 @@ def _entry(name: str, table: dict[str, Any]) -> CatalogEntry:
         return value
 
     file = text("file")
+    if not file and isinstance(table.get("path"), str):
+        file = Path(table["path"]).name  # a local model: its path names the file
     if not file:
         raise CatalogError(f"models.{name} has no `file` (the GGUF file name)")
     repo, bundled = text("repo"), text("bundled")

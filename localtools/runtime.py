@@ -60,6 +60,8 @@ def locate_model(model: str | None) -> ModelLocation:
             if model is None:
                 message = HOW_TO_GET
             raise ModelNotFound(message) from None
+        except catalog.CatalogError as exc:
+            raise RuntimeLoadError(f"model catalog: {exc}") from None
         extra = getattr(found.entry, "extra", None) or {}
         spec = extra.get("dialect_spec")
         return ModelLocation(
@@ -222,8 +224,13 @@ def load_runtime(
         templates = _compile_templates(sources, origin, engine)
         tool_source = sources.get("tool_use", sources["default"])
         how = "--dialect" if dialect else "the model catalog"
+        # the catalog's dialect goes with the catalog's template, not a user's --chat-template
+        catalog_applies = not dialect and chat_template_file is None
         chosen, detection = pick_dialect(
-            tool_source, dialect or where.dialect, how, None if dialect else where.dialect_spec
+            tool_source,
+            dialect or (where.dialect if catalog_applies else None),
+            how,
+            where.dialect_spec if catalog_applies else None,
         )
     except Exception:
         engine_close = getattr(engine, "close", None)
