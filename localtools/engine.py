@@ -460,7 +460,7 @@ class Engine:
             add(
                 chain,
                 llama_cpp.llama_sampler_init_penalties(
-                    64, params.repeat_penalty, params.frequency_penalty, params.presence_penalty
+                    self._n_vocab, 64, params.repeat_penalty, params.frequency_penalty, params.presence_penalty
                 ),
             )
         if params.temperature <= 0.0:

@@ -118,6 +118,13 @@ def test_greedy_and_seeded_sampling_are_deterministic(engine):
     assert len(texts) > 1  # the seed matters
 
 
+def test_penalties_change_greedy_text(engine, story_text):
+    for penalty in (dict(repeat_penalty=1.5), dict(frequency_penalty=1.5), dict(presence_penalty=1.5)):
+        pieces, st = run(engine, STORY, fresh=True, max_tokens=40, **penalty, **GREEDY)
+        assert "".join(pieces) != story_text, penalty
+    assert "".join(run(engine, STORY, fresh=True, max_tokens=40, repeat_penalty=1.0, **GREEDY)[0]) == story_text
+
+
 # ---- stop strings ------------------------------------------------------------
 
 
