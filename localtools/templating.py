@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import string
 import threading
 import time
 from datetime import datetime
