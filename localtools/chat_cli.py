@@ -53,6 +53,7 @@ class ChatApp:
     out: TextIO = sys.stdout
     read_line: Callable[[str], str] = input
     messages: list[dict[str, Any]] = field(default_factory=list)
+    last_finish: str | None = None
 
     def __post_init__(self) -> None:
         self.color = self.out.isatty() and not os.environ.get("NO_COLOR")
@@ -182,6 +183,10 @@ class ChatApp:
             self.messages.append(message)
             if not message.get("tool_calls"):
                 return
+            if self.last_finish == "length":
+                # a call cut by max_tokens has guessed-at arguments: never run it
+                self.say(self.dim("[tool calls not run: the reply was cut at max tokens; raise --max-tokens]"))
+                return
             if not self.run_tools(message["tool_calls"]):
                 return
             # a forced choice applies to the first step only, or it would loop for ever
@@ -227,6 +232,7 @@ class ChatApp:
             close = getattr(stream, "close", None)
             if close:
                 close()
+        self.last_finish = finish
         if wrote:
             self.say()
         if finish == "length":
