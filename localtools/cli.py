@@ -162,11 +162,13 @@ def serve(
 # ---------------------------------------------------------------- inspect
 
 
-def _template_report(source: str, forced: str | None, how: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+def _template_report(
+    source: str, forced: str | None, how: str, spec: dict[str, Any] | None, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Dialect, how it was chosen, its evidence and its markers, for one template."""
     from localtools.dialects.resolve import resolve_dialect
 
-    resolution = resolve_dialect(source, forced, how, spec)
+    resolution = resolve_dialect(source, forced, how, spec, response_schema=schema)
     report: dict[str, Any] = {
         "dialect": resolution.dialect.name,
         "dialect_source": resolution.source,
@@ -215,6 +217,7 @@ def _inspect_data(model: str | None, chat_template: Path | None, template_only: 
             where.dialect if pinned else None,
             "the model catalog",
             where.dialect_spec if pinned else None,
+            where.response_schema if pinned else None,
         )
     )
     return info

@@ -41,6 +41,7 @@ class ModelLocation:
     chat_template_file: Path | None = None
     n_ctx: int | None = None
     dialect_spec: dict[str, Any] | None = None  # a declarative dialect pinned in models.toml
+    response_schema: dict[str, Any] | None = None  # or a transformers-style response_schema
 
 
 def locate_model(model: str | None) -> ModelLocation:
@@ -64,6 +65,7 @@ def locate_model(model: str | None) -> ModelLocation:
             raise RuntimeLoadError(f"model catalog: {exc}") from None
         extra = getattr(found.entry, "extra", None) or {}
         spec = extra.get("dialect_spec")
+        schema = _response_schema(extra)
         return ModelLocation(
             path=Path(found.path),
             name=found.name,
@@ -71,6 +73,7 @@ def locate_model(model: str | None) -> ModelLocation:
             chat_template_file=found.chat_template_file,
             n_ctx=found.n_ctx,
             dialect_spec=spec if isinstance(spec, dict) else None,
+            response_schema=schema,
         )
     if model is None:
         path = default_model_path()
@@ -81,6 +84,20 @@ def locate_model(model: str | None) -> ModelLocation:
     if not path.is_file():
         raise ModelNotFound(f"no such model file: {path}")
     return ModelLocation(path=path.absolute(), name=path.stem)
+
+
+def _response_schema(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """A catalog entry's `response_schema` (inline) or `response_schema_file` (JSON)."""
+    schema = extra.get("response_schema")
+    path = extra.get("response_schema_file")
+    if schema is None and isinstance(path, str):
+        import json
+
+        try:
+            schema = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RuntimeLoadError(f"cannot read response_schema_file {path}: {exc}") from None
+    return schema if isinstance(schema, dict) else None
 
 
 @dataclass
@@ -165,14 +182,15 @@ def pick_dialect(
     forced: str | None,
     how: str = "--dialect",
     spec: dict[str, Any] | None = None,
+    response_schema: dict[str, Any] | None = None,
 ) -> tuple[Dialect, Detection]:
     """The forced or pinned dialect, else the detected one, else one inferred by analysis."""
     try:
-        resolution = resolve_dialect(template_source, forced, how, spec)
+        resolution = resolve_dialect(template_source, forced, how, spec, response_schema=response_schema)
     except KeyError as exc:
         raise RuntimeLoadError(f"{exc.args[0]} (from {how})") from None
     except ValueError as exc:
-        raise RuntimeLoadError(f"invalid dialect_spec (from {how}): {exc}") from None
+        raise RuntimeLoadError(f"invalid dialect description (dialect_spec / response_schema, from {how}): {exc}") from None
     return resolution.dialect, resolution.detection
 
 
@@ -231,6 +249,7 @@ def load_runtime(
             dialect or (where.dialect if catalog_applies else None),
             how,
             where.dialect_spec if catalog_applies else None,
+            where.response_schema if catalog_applies else None,
         )
     except Exception:
         engine_close = getattr(engine, "close", None)

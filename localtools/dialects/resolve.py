@@ -1,7 +1,7 @@
 """Which dialect serves a template, and why.
 
-Order: a dialect forced by the user or pinned in models.toml (a name, or a
-full spec) wins; else a known dialect module whose markers match; else the
+Order: a dialect forced by the user or pinned in models.toml (a name, a full
+spec, or a transformers-style `response_schema`) wins; else a known dialect module whose markers match; else the
 dialect inferred by analysing the template (when it renders tool calls in a
 syntax the analysis can describe); else the ChatML-function / generic
 fallback. `source` says which of these decided.
@@ -52,12 +52,17 @@ def resolve_dialect(
     forced_by: str = "--dialect",
     spec: dict[str, Any] | DialectSpec | None = None,
     analyse: bool = True,
+    response_schema: dict[str, Any] | None = None,
 ) -> Resolution:
     """The dialect for this template source (see module docstring)."""
     detected = detect(template)
     if spec is not None:
         dialect = dialect_from_spec(spec)
         return Resolution(dialect, PINNED_SPEC, [f"spec pinned by {forced_by}"])
+    if response_schema is not None:
+        from localtools.dialects.response_schema import ResponseSchemaDialect
+
+        return Resolution(ResponseSchemaDialect(response_schema), PINNED_SPEC, [f"response_schema pinned by {forced_by}"])
     if forced:
         dialect = get_dialect(forced).for_template(template)
         evidence = [f"set by {forced_by}"]
