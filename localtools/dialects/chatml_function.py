@@ -7,19 +7,13 @@ than any other, and it is unambiguous to parse and to constrain.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from localtools.dialects.hermes import SPEC as HERMES
 from localtools.dialects.registry import register
-from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
 
-SPEC = DialectSpec(
-    name="chatml-function",
-    shape="json",
-    call_start=HERMES.call_start,
-    call_end=HERMES.call_end,
-    call_sep=HERMES.call_sep,
-    reasoning=HERMES.reasoning,
-)
+SPEC = replace(HERMES, name="chatml-function")
 
 DIALECT = register(
     SpecDialect(

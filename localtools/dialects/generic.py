@@ -6,18 +6,12 @@ calls in <tool_call> JSON), since nothing better is known about the model.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from localtools.dialects.hermes import SPEC as HERMES
 from localtools.dialects.registry import register
-from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
 
-SPEC = DialectSpec(
-    name="generic",
-    shape="json",
-    call_start=HERMES.call_start,
-    call_end=HERMES.call_end,
-    call_sep=HERMES.call_sep,
-    reasoning=HERMES.reasoning,
-)
+SPEC = replace(HERMES, name="generic")
 
 DIALECT = register(SpecDialect(SPEC, Markers(), "No tool syntax known: tools in the system prompt"))
