@@ -654,6 +654,8 @@ class SpecParser:
         buf = self.buf
         if p >= len(buf):
             if self.final:
+                if self.section_calls == 0:  # an opened section with no call in it stays content
+                    return self._rollback()
                 self.in_section = False
                 self.state = self._st_text
                 return True
