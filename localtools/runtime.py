@@ -177,6 +177,46 @@ def _compile_templates(sources: dict[str, str], origin: str, engine: Any) -> dic
     return templates
 
 
+# A plain conversation and a tool round trip: every template is rendered with these
+# once at load (see check_template_bounds).
+_SMOKE_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Hello"},
+    {"role": "assistant", "content": "Hi! How can I help?"},
+    {"role": "user", "content": "What is the weather in Paris?"},
+]
+_SMOKE_TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}]
+# failures that mean a hostile or broken template, not one that dislikes a conversation
+_REFUSED_KINDS = ("unsafe", "timeout", "too_large")
+
+
+def check_template_bounds(templates: dict[str, Any]) -> None:
+    """Refuse a template that reaches for Python internals or exceeds its time/size bounds
+    on an ordinary conversation (with and without tools).
+
+    Caught at load, such a template is reported once instead of failing every request;
+    and template analysis, which renders a template dozens of times, never sees a template
+    that spends its whole time budget on each render (minutes of start-up).
+    """
+    from localtools.templating import TemplateError
+
+    for template in templates.values():
+        for tools in (None, _SMOKE_TOOLS):
+            try:
+                template.render(_SMOKE_MESSAGES, tools=tools, add_generation_prompt=True)
+            except TemplateError as exc:
+                if exc.kind in _REFUSED_KINDS:
+                    raise RuntimeLoadError(f"{exc} — refusing to serve it; pass a working one with "
+                                           "--chat-template FILE") from None
+
+
 def pick_dialect(
     template_source: str,
     forced: str | None,
@@ -240,6 +280,7 @@ def load_runtime(
     try:
         sources, origin = _template_sources(engine, template_file)
         templates = _compile_templates(sources, origin, engine)
+        check_template_bounds(templates)
         tool_source = sources.get("tool_use", sources["default"])
         how = "--dialect" if dialect else "the model catalog"
         # the catalog's dialect goes with the catalog's template, not a user's --chat-template
