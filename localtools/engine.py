@@ -114,6 +114,23 @@ class EngineError(RuntimeError):
     """llama.cpp failed while evaluating tokens."""
 
 
+def llama_cpp_version() -> str:
+    """The llama-cpp-python version in use (reported by benchmarks and `inspect`)."""
+    return str(getattr(llama_cpp, "__version__", "unknown"))
+
+
+def baseline_llama(model_path: str, *, n_ctx: int, n_threads: int) -> Any:
+    """llama-cpp-python's own high-level `Llama`, for benchmarks that compare against it.
+
+    Lives here so that only this module imports llama_cpp; nothing in localtools serves
+    requests with it. Threads for prompt evaluation match `Engine`'s default (same as
+    generation), so both sides of a comparison run the same way.
+    """
+    return llama_cpp.Llama(
+        model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
+    )
+
+
 # --------------------------------------------------------------------------
 # llama.cpp logging: keep recent messages (for error reports), print only if verbose
 # --------------------------------------------------------------------------
