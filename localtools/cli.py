@@ -387,6 +387,30 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
         typer.echo(format_models_table(statuses))
 
 
+# ---------------------------------------------------------------- bench
+
+
+@app.command()
+def bench(
+    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    quick: bool = typer.Option(False, "--quick", help="Fewer repeats and shorter outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for both sides (default: half the CPUs)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens generated per decode run."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Interleaved runs per side (medians are reported)."),
+) -> None:
+    """Measure localtools against raw llama-cpp-python on one model (overhead, prefix reuse, grammar, parser, RSS)."""
+    from localtools.bench import main as bench_main
+
+    argv = [model] if model else []
+    argv += ["--quick"] if quick else []
+    argv += ["--json"] if as_json else []
+    for flag, value in (("--threads", threads), ("--max-tokens", max_tokens), ("--repeats", repeats)):
+        if value is not None:
+            argv += [flag, str(value)]
+    raise typer.Exit(bench_main(argv))
+
+
 def main() -> None:
     """Console entry point (`localtools`, `python -m localtools`)."""
     app(prog_name="localtools")
