@@ -173,10 +173,15 @@ class SpecParser:
     # ======================================================================
     def feed(self, text: str) -> list[Event]:
         if text:
+            buf = self.buf
             if self.state == self._st_text and self.pos > 0:
-                self.buf = self.buf[self.pos :]
+                buf = buf[self.pos :]
                 self.pos = 0
-            self.buf += text
+            # drop the attribute's reference first so CPython grows the string in place:
+            # `self.buf += text` would copy the whole buffer on every token
+            self.buf = ""
+            buf += text
+            self.buf = buf
             self._run()
         return self._take()
 
@@ -1298,10 +1303,14 @@ class SpecParser:
     def _value_holdback(buf: str, stop: str) -> int:
         """Hold a tail that may begin the value's closing marker (and its newline)."""
         hold = 0
-        for k in range(min(len(stop) - 1, len(buf)), 0, -1):
-            if buf.endswith(stop[:k]):
-                hold = k
+        n = len(buf)
+        first = stop[0]
+        j = buf.find(first, max(0, n - len(stop) + 1))  # usually -1: one C-level search
+        while j >= 0:
+            if stop.startswith(buf[j:]):
+                hold = n - j
                 break
+            j = buf.find(first, j + 1)
         if len(buf) > hold and buf[len(buf) - hold - 1] == "\n":
             hold += 1
         return hold
