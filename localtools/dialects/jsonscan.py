@@ -23,6 +23,7 @@ _NUMBER_RE = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
 _ESCAPES = frozenset('"\\/bfnrt')
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
+_PLAIN_RUN = re.compile(r'[^"\\\x00-\x1f]+')  # string characters needing no state change
 
 # states
 _VALUE = 0
@@ -37,6 +38,7 @@ _UNICODE = 8
 _NUMBER = 9
 _LITERAL = 10
 _FINISHED = 11
+IN_STRING = _STRING  # `state` while inside a string (callers test it before skip_plain)
 
 
 class JsonScanner:
@@ -90,6 +92,22 @@ class JsonScanner:
         if result in (MORE, DONE):
             self.pos += 1
         return result
+
+    def skip_plain(self, text: str, p: int) -> int:
+        """Consume at once the run of ordinary characters at text[p:] inside a string value.
+
+        Returns the index after the run (p when there is none, or when the string is a
+        top-level key, whose characters are recorded one by one). Arguments are mostly
+        long strings: this keeps the per-character Python loop out of them.
+        """
+        if self.state != _STRING or (self._string_is_key and len(self.stack) == 1):
+            return p
+        m = _PLAIN_RUN.match(text, p)
+        if m is None:
+            return p
+        end = m.end()
+        self.pos += end - p
+        return end
 
     def end(self) -> bool:
         """Signal end of input; True when the value is complete."""

@@ -30,6 +30,7 @@ from localtools.dialects.jsonscan import (
     DONE,
     DONE_BEFORE,
     ERROR,
+    IN_STRING,
     JsonScanner,
     quoted_object_end,
     quoted_object_to_json,
@@ -787,6 +788,11 @@ class SpecParser:
         n = len(buf)
         p = self.pos
         while p < n:
+            if sc.state == IN_STRING:
+                q = sc.skip_plain(buf, p)
+                if q != p:
+                    p = q
+                    continue
             r = sc.push(buf[p])
             if r == ERROR or r == DONE_BEFORE:
                 self.pos = p
@@ -1119,6 +1125,11 @@ class SpecParser:
         p = self.pos
         start = p
         while p < n:
+            if sc.state == IN_STRING:
+                q = sc.skip_plain(buf, p)
+                if q != p:
+                    p = q
+                    continue
             r = sc.push(buf[p])
             if r == ERROR or r == DONE_BEFORE:
                 self._args(buf[start:p])
