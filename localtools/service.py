@@ -66,7 +66,7 @@ class ChatRun:
         self._saw_call = False
         self._stream = stream
         self._done_calls: list[tuple[str, str]] = []  # (name, arguments) of finished calls
-        self._current: list[Any] | None = None  # [name, arguments so far, held events or None]
+        self._current: _CallSoFar | None = None  # the call being streamed
         self._stopped_on_repeat = False
         self.prompt = prompt
 
@@ -99,35 +99,38 @@ class ChatRun:
     # agent never runs the same call twice, and stream and non-stream agree.
     def _unless_repeated(self, ev: Event) -> Iterator[Event]:
         if isinstance(ev, CallStart):
-            held = any(name == ev.name for name, _ in self._done_calls)
-            self._current = [ev.name, "", [ev] if held else None]
-            if not held:
+            current = _CallSoFar(ev.name, [a for name, a in self._done_calls if name == ev.name])
+            self._current = current
+            if current.same_as:
+                current.held = [ev]
+            else:
                 yield ev
             return
         current = self._current
         if current is None:
             yield ev
             return
-        name, _, held = current
         if isinstance(ev, ArgsDelta):
-            current[1] += ev.text
+            current.add(ev.text)
+            held = current.held
             if held is None:
                 yield ev
                 return
             held.append(ev)
-            if not any(n == name and a.startswith(current[1]) for n, a in self._done_calls):
-                current[2] = None  # differs from every earlier call: send what was held
+            if not current.same_as:  # differs from every earlier call: send what was held
+                current.held = None
                 yield from held
             return
         # CallEnd
         self._current = None
-        if held is not None and (name, current[1]) in self._done_calls:
+        arguments = current.arguments()
+        if current.held is not None and (current.name, arguments) in self._done_calls:
             self._stopped_on_repeat = True
             self._handle.cancel()
             return
-        self._done_calls.append((name, current[1]))
-        if held is not None:
-            yield from held
+        self._done_calls.append((current.name, arguments))
+        if current.held is not None:
+            yield from current.held
         yield ev
 
     def _finish(self) -> Finish:
@@ -151,6 +154,34 @@ class ChatRun:
         for ev in self._events(self._parser.finish()):
             yield ev
         yield self._finish()
+
+
+class _CallSoFar:
+    """A call being streamed: its arguments so far and the earlier calls it still equals.
+
+    Arguments are kept as parts and compared by offset, so each token costs the same
+    however long the arguments grow (no re-copying of the text so far).
+    """
+
+    __slots__ = ("name", "parts", "length", "same_as", "held")
+
+    def __init__(self, name: str, earlier: list[str]) -> None:
+        self.name = name
+        self.parts: list[str] = []
+        self.length = 0
+        self.same_as = earlier  # arguments of earlier calls to this tool that this one matches so far
+        self.held: list[Event] | None = None  # events held back while identical so far
+
+    def add(self, text: str) -> None:
+        """Append an arguments fragment, dropping the earlier calls it no longer equals."""
+        if self.same_as:
+            offset = self.length
+            self.same_as = [a for a in self.same_as if a.startswith(text, offset)]
+        self.parts.append(text)
+        self.length += len(text)
+
+    def arguments(self) -> str:
+        return "".join(self.parts)
 
 
 def _response_format_grammar(response_format: dict[str, Any] | None) -> GrammarSpec | None:
