@@ -60,6 +60,9 @@ access_log = logging.getLogger("localtools.access")
 
 LOG_KEY = "localtools.log"  # scope key where handlers leave token counts for the access log
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+# On shutdown, open streams get this long to send their last event (the generation is
+# cancelled at once, so they end in well under a second) before they are cut.
+SHUTDOWN_GRACE_S = 3.0
 
 
 @dataclass
@@ -203,6 +206,11 @@ def queue_error(exc: QueueFull) -> APIError:
     )
 
 
+def shutting_down_error() -> APIError:
+    return APIError(503, "The server is shutting down; retry on another instance or after restart.",
+                    type="server_error", code="shutting_down")
+
+
 def generation_error(exc: BaseException, param: str) -> APIError:
     """Errors the engine reports for a request; anything else is a server error."""
     if isinstance(exc, ContextLengthExceeded):
@@ -264,8 +272,12 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
 
     def check_running() -> None:
         if runtime.closed:
-            raise APIError(503, "The server is shutting down; retry on another instance or after restart.",
-                           type="server_error", code="shutting_down")
+            raise shutting_down_error()
+
+    def cut_by_shutdown(finish_reason: str | None) -> bool:
+        """A generation cancelled because the server stops: its answer is not whole,
+        so the client gets a 503 (or an error event), never an empty or cut 'stop'."""
+        return finish_reason == "cancelled" and runtime.closed
 
     def record_usage(request: Request, stats: Any) -> None:
         request.scope.setdefault(LOG_KEY, {}).update(
@@ -329,6 +341,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
             watcher.cancel()
             run.cancel()
         assert finish is not None
+        if cut_by_shutdown(finish.finish_reason):
+            raise shutting_down_error()
         record_usage(request, finish.stats)
         body = chat_completion(
             random_id("chatcmpl-"), runtime.name, int(time.time()), acc.message(),
@@ -343,6 +357,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         except Exception as exc:  # noqa: BLE001
             run.cancel()
             raise generation_error(exc, "messages") from None
+        if isinstance(first, Finish) and cut_by_shutdown(first.finish_reason):
+            raise shutting_down_error()
         writer = ChunkWriter(runtime.name, include_usage)
 
         async def events() -> AsyncIterator[dict[str, str]]:
@@ -351,6 +367,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
                 item = first
                 while True:
                     if isinstance(item, Finish):
+                        if cut_by_shutdown(item.finish_reason):
+                            yield _sse(shutting_down_error().body())  # no [DONE]: the answer was cut
+                            return
                         record_usage(request, item.stats)
                         yield _sse(writer.finish(item.finish_reason))
                         if include_usage:
@@ -372,7 +391,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
             finally:
                 run.cancel()
 
-        return EventSourceResponse(events(), ping=15)
+        return EventSourceResponse(events(), ping=15, shutdown_grace_period=SHUTDOWN_GRACE_S)
 
     async def completions(request: Request) -> Response:
         body = await read_json(request, settings.max_body_bytes)
@@ -399,6 +418,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         finally:
             watcher.cancel()
             handle.cancel()
+        if cut_by_shutdown(handle.stats.finish_reason):
+            raise shutting_down_error()
         record_usage(request, handle.stats)
         return JSONResponse(text_completion(
             rid, runtime.name, created, text, openai_finish_reason(handle.stats.finish_reason), handle.stats
@@ -414,6 +435,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         except Exception as exc:  # noqa: BLE001
             handle.cancel()
             raise generation_error(exc, "prompt") from None
+        if first is None and cut_by_shutdown(handle.stats.finish_reason):
+            raise shutting_down_error()
 
         async def events() -> AsyncIterator[dict[str, str]]:
             try:
@@ -422,6 +445,9 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
                     async for piece in pieces:
                         yield _sse(text_completion_chunk(rid, runtime.name, created, piece, None))
                 stats = handle.stats
+                if cut_by_shutdown(stats.finish_reason):
+                    yield _sse(shutting_down_error().body())  # no [DONE]: the answer was cut
+                    return
                 record_usage(request, stats)
                 yield _sse(text_completion_chunk(
                     rid, runtime.name, created, "", openai_finish_reason(stats.finish_reason)
@@ -437,7 +463,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
             finally:
                 handle.cancel()
 
-        return EventSourceResponse(events(), ping=15)
+        return EventSourceResponse(events(), ping=15, shutdown_grace_period=SHUTDOWN_GRACE_S)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
