@@ -155,6 +155,49 @@ CASES = [
     # ---- routes
     Case("unknown-route", {}, 404, None, path="/v1/embeddings", code="not_found"),
     Case("wrong-method", None, 405, None, method="GET", code="method_not_allowed"),
+    # ---- hardening: bodies that once crashed the server (500) or slipped through
+    Case("deeply-nested", b'{"messages": [{"role": "user", "content": "x"}], "x": '
+         + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, None),
+    Case("lone-surrogate", b'{"messages": [{"role": "user", "content": "a\\ud800b"}]}', 400, "messages[0].content"),
+    Case("lone-surrogate-in-key", b'{"messages": [{"role": "user", "content": "a"}], "\\udfff": 1}', 400, "\\udfff"),
+    Case("infinity-constant", b'{"messages": [{"role": "user", "content": "hi"}], "top_p": Infinity}', 400, None),
+    Case("null-body", b"null", 400, None),
+    Case("string-body", b'"hello"', 400, None),
+    Case("template-kwargs-messages", chat(chat_template_kwargs={"messages": []}), 400,
+         "chat_template_kwargs.messages"),
+    Case("template-kwargs-generation-prompt", chat(chat_template_kwargs={"add_generation_prompt": False}), 400,
+         "chat_template_kwargs.add_generation_prompt"),
+    Case("completion-prompt-empty", {"prompt": "", "max_tokens": 1}, 400, "prompt", path=COMPLETIONS),
+    Case("messages-null", chat(messages=None), 400, "messages"),
+    Case("content-object", chat(messages=[{"role": "user", "content": {"text": "x"}}]), 400, "messages[0].content"),
+    Case("tool-message-no-content", chat(messages=[USER, {"role": "assistant", "tool_calls": [CALL]},
+                                                   {"role": "tool", "tool_call_id": "call_1"}]),
+         400, "messages[2].content"),
+    Case("function-message-no-name", chat(messages=[USER, {"role": "function", "content": "x"}]),
+         400, "messages[1].name"),
+    Case("call-type-unknown", chat(messages=[USER, {"role": "assistant", "tool_calls": [{**CALL, "type": "code"}]}]),
+         400, "messages[1].tool_calls[0].type"),
+    Case("n-zero", chat(n=0), 400, "n"),
+    Case("top-p-negative", chat(top_p=-0.5), 400, "top_p"),
+    Case("top-k-negative", chat(top_k=-1), 400, "top_k"),
+    Case("min-p-high", chat(min_p=1.5), 400, "min_p"),
+    Case("repeat-penalty-zero", chat(repeat_penalty=0), 400, "repeat_penalty"),
+    Case("presence-penalty-high", chat(presence_penalty=2.5), 400, "presence_penalty"),
+    Case("frequency-penalty-low", chat(frequency_penalty=-3), 400, "frequency_penalty"),
+    Case("stream-options-string", chat(stream=True, stream_options="usage"), 400, "stream_options"),
+    Case("tool-choice-number", chat(tools=[TOOL], tool_choice=3), 400, "tool_choice"),
+    Case("tool-choice-type-unknown", chat(tools=[TOOL], tool_choice={"type": "retrieval",
+                                                                     "function": {"name": "get_weather"}}),
+         400, "tool_choice.type"),
+    Case("tool-parameters-required-string", chat(tools=[tool_fn(name="f", parameters={
+        "type": "object", "properties": {"a": {"type": "string"}}, "required": "a"})]),
+        400, "tools[0].function.parameters.required"),
+    Case("function-call-without-functions", chat(function_call="auto"), 400, "function_call"),
+    Case("function-call-required", chat(functions=[TOOL["function"]], function_call="required"), 400, "function_call"),
+    Case("tool-choice-with-functions", chat(functions=[TOOL["function"]], tool_choice="auto"), 400, "tool_choice"),
+    Case("completion-suffix", {"prompt": "a", "suffix": "b"}, 400, "suffix", path=COMPLETIONS),
+    Case("completion-best-of", {"prompt": "a", "best_of": 3}, 400, "best_of", path=COMPLETIONS),
+    Case("completion-temperature-high", {"prompt": "a", "temperature": 9}, 400, "temperature", path=COMPLETIONS),
 ]
 
 
@@ -241,3 +284,25 @@ def test_server_healthy_after_bad_requests(http: httpx.Client) -> None:
     assert http.get("/health").json() == {"status": "ok", "model": "tiny", "queue": 0}
     reply = http.post(CHAT, json=chat(max_tokens=2)).json()
     assert reply["usage"]["completion_tokens"] == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic sesame"}, {"Authorization": "sesame"}],
+    ids=["missing", "wrong-key", "wrong-scheme", "no-scheme"],
+)
+def test_wrong_or_missing_api_key_is_401(keyed_url: str, headers: dict[str, str]) -> None:
+    response = httpx.post(f"{keyed_url}{CHAT}", json=chat(), headers=headers, timeout=30)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] is None
+    assert error["code"] == "invalid_api_key" and "--api-key" in error["message"]
+    ok = httpx.post(f"{keyed_url}{CHAT}", json=chat(), headers={"Authorization": "Bearer sesame"}, timeout=60)
+    assert ok.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def keyed_url() -> Iterator[str]:
+    with live_server(["--n-ctx", str(N_CTX), "--api-key", "sesame"]) as url:
+        yield url

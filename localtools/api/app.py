@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -140,6 +141,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
+    """The param path of a string holding a lone UTF-16 surrogate (JSON allows the
+    escape, UTF-8 cannot encode it, so the tokenizer would fail), else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        found = _unpaired_surrogate(key, where) if isinstance(key, str) else None
+        found = found or _unpaired_surrogate(item, where)
+        if found:
+            return found
+    return None
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON, with errors a person can act on (413, UTF-8, JSON)."""
     too_large = APIError(
@@ -165,13 +188,25 @@ async def read_json(request: Request, limit: int) -> Any:
     if not text.strip():
         raise bad_request("The request body is empty: send a JSON object.")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise bad_request(
             f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise bad_request("The request body is nested too deeply to parse.") from None
+    if _SURROGATE_ESCAPE.search(text):
+        where = _unpaired_surrogate(body)
+        if where is not None:
+            where = where.encode("utf-8", "backslashreplace").decode("utf-8")  # a key may hold it too
+            raise bad_request(
+                f"Invalid value for '{where}': the string contains an unpaired UTF-16 surrogate escape "
+                "(\\ud800-\\udfff without its pair), which is not valid Unicode text.",
+                param=where,
+            )
+    return body
 
 
 def sampling_from(req: _SamplingFields, max_tokens: int | None) -> SamplingParams:
@@ -182,6 +217,23 @@ def sampling_from(req: _SamplingFields, max_tokens: int | None) -> SamplingParam
         if value is not None:
             setattr(params, name, value)
     return params
+
+
+# variables the server itself passes to the chat template
+RESERVED_TEMPLATE_KWARGS = ("messages", "tools", "add_generation_prompt")
+
+
+def template_kwargs_from(req: ChatCompletionRequest) -> dict[str, Any]:
+    """`chat_template_kwargs` as render variables; the ones the server sets are refused."""
+    kwargs = dict(req.chat_template_kwargs or {})
+    for name in RESERVED_TEMPLATE_KWARGS:
+        if name in kwargs:
+            raise bad_request(
+                f"Invalid value for 'chat_template_kwargs': {name!r} is set by the server "
+                f"(use the request's own fields); remove it.",
+                param=f"chat_template_kwargs.{name}",
+            )
+    return kwargs
 
 
 def context_error(exc: ContextLengthExceeded, param: str) -> APIError:
@@ -307,7 +359,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
             parallel_tool_calls=True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             response_format=response_format_dict(req),
             sampling=sampling_from(req, req.max_completion_tokens or req.max_tokens),
-            template_kwargs=dict(req.chat_template_kwargs or {}),
+            template_kwargs=template_kwargs_from(req),
             stream=req.stream,
         )
         messages = chat_messages(req)
@@ -399,6 +451,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         check_completion_request(req)
         check_model(req.model)
         prompt = req.prompt if isinstance(req.prompt, str) else req.prompt[0]
+        if not prompt:
+            raise bad_request("Invalid value for 'prompt': the prompt is empty; send some text.", param="prompt")
         sampling = sampling_from(req, req.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS)
         check_running()
         try:
