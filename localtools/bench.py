@@ -442,6 +442,40 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
     }
 
 
+def bench_switching(runtime: Any, say: Progress) -> dict[str, Any]:
+    """Two conversations taking turns (A, B, A, B, A, B): with the engine's state cache,
+    going back to one evaluates only its new turn; without it, all of it again."""
+    from localtools.engine import SamplingParams
+    from localtools.service import ChatOptions
+
+    engine = runtime.engine
+    slots = engine.state_cache_slots
+    out: dict[str, Any] = {}
+    try:
+        for label, n_slots in (("with_state_cache", max(slots, 2)), ("without", 0)):
+            engine.reset_cache()
+            engine.state_cache_slots = n_slots
+            talks = {who: [{"role": "system", "content": f"You are {who}'s baking assistant. " + (
+                "Remember: bread needs flour, water, salt and time. " * 12)}] for who in ("Alice", "Bob")}
+            evaluated, prompts, seconds = [], [], []
+            for turn in range(6):
+                who = "Alice" if turn % 2 == 0 else "Bob"
+                messages = talks[who]
+                messages.append({"role": "user", "content": f"Question {turn // 2 + 1}: what should I bake next?"})
+                options = ChatOptions(sampling=SamplingParams(max_tokens=24, temperature=0.0))
+                text, _calls, st, _prompt = _chat_turn(runtime, messages, options)
+                messages.append({"role": "assistant", "content": text})
+                evaluated.append(st.prompt_eval_tokens)
+                prompts.append(st.prompt_tokens)
+                seconds.append(st.prompt_seconds)
+            out[label] = {"prompt_tokens": prompts, "evaluated_tokens": evaluated, "prompt_s": seconds}
+            say(f"  switching, {label.replace('_', ' ')}: evaluated {evaluated} of {prompts}")
+    finally:
+        engine.state_cache_slots = slots
+        engine.reset_cache()
+    return out
+
+
 def _timed_generation(engine: Any, prompt: str, params: Any) -> tuple[list[str], Any]:
     from localtools.engine import GenerationStats
 
@@ -588,6 +622,8 @@ def run_benchmark(
         server = None
         say("part 2: multi-turn tool conversation")
         result["conversation"] = bench_turns(runtime, s, say)
+        say("part 2b: two conversations taking turns (KV state cache)")
+        result["switching"] = bench_switching(runtime, say)
         say("parts 3-4: grammar vs free decoding; stream parser cost")
         result["grammar"] = bench_grammar_and_parser(runtime, s, say)
     finally:
@@ -635,6 +671,13 @@ def format_table(result: dict[str, Any]) -> str:
     if conv.get("cold_last_prompt_tokens"):
         lines.append(f"{'last prompt from an empty cache':27} {conv['cold_last_prompt_tokens']:6d} "
                      f"{conv['cold_last_prompt_tokens']:10d} {conv['cold_last_prompt_s'] * 1000:10.0f}")
+    switching = result.get("switching") or {}
+    if switching:
+        lines += ["", "two conversations taking turns (A B A B A B): prompt tokens evaluated, prompt ms"]
+        for label, info in switching.items():
+            pairs = ", ".join(f"{e}/{p} ({t * 1000:.0f})" for e, p, t in
+                              zip(info["evaluated_tokens"], info["prompt_tokens"], info["prompt_s"]))
+            lines.append(f"  {label.replace('_', ' '):18} {pairs}")
     lines += [
         "",
         f"{'grammar-constrained decode tok/s':42} {_fmt(gram.get('constrained_decode_tps'), '12.1f')}",

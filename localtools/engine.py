@@ -48,6 +48,10 @@ class EngineConfig:
     verbose: bool = False
     n_threads_batch: int | None = None  # prompt evaluation threads (None: n_threads)
     flash_attn: bool | None = None  # None: off on CPU only, llama.cpp's choice with GPU layers
+    # KV states of earlier conversations kept in RAM, so switching back to one does not
+    # evaluate it again (0 slots: off). Bounded by count and by total size.
+    state_cache_slots: int = 4
+    state_cache_mb: int = 512
 
 
 @dataclass
@@ -283,6 +287,9 @@ class Engine:
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
         self._cached: list[int] = []  # tokens whose K/V are in the cache, in order
+        self._states: list[_SavedState] = []  # saved KV states, most recently used last
+        self.state_cache_slots = max(0, config.state_cache_slots)
+        self.state_cache_bytes = max(0, config.state_cache_mb) * 1024 * 1024
         self._generating = False
         self._closed = False
         self.last_stats: GenerationStats | None = None
@@ -352,9 +359,15 @@ class Engine:
         return list(self._cached)
 
     def reset_cache(self) -> None:
-        """Forget the KV cache (the next prompt is evaluated from scratch)."""
+        """Forget the KV cache and the saved states (the next prompt is evaluated from scratch)."""
         llama_cpp.llama_memory_clear(self._memory, True)
         self._cached = []
+        self._states = []
+
+    @property
+    def saved_states(self) -> list[int]:
+        """Token counts of the KV states kept for conversations switched away from."""
+        return [len(st.tokens) for st in self._states]
 
     # ---- tokens ----------------------------------------------------------
 
@@ -447,6 +460,47 @@ class Engine:
     def _resync_after_failure(self) -> None:
         """After a failed decode the cache contents are uncertain: start over."""
         self.reset_cache()
+
+    def _switch_state(self, tokens: list[int]) -> None:
+        """Before a prompt that drops much of the cache: keep the cache's state, and bring
+        back a saved one that shares more with the prompt (two users taking turns)."""
+        if not self.state_cache_slots:
+            return
+        limit = len(tokens) - 1
+        current = _common_prefix(self._cached, tokens, limit)
+        if len(self._cached) - current < _MIN_STATE_TOKENS:
+            return  # the cache mostly stays: nothing worth saving
+        best, best_len = None, current
+        for st in self._states:
+            n = _common_prefix(st.tokens, tokens, limit)
+            if n > best_len:
+                best, best_len = st, n
+        self._save_state()
+        if best is not None and best_len >= current + _MIN_STATE_TOKENS:
+            self._restore_state(best)
+
+    def _save_state(self) -> None:
+        ctx = self._ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if size <= 0 or size > self.state_cache_bytes:
+            return
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        if written <= 0:
+            return
+        self._states.append(_SavedState(list(self._cached), buf, written))
+        total = sum(st.size for st in self._states)
+        while self._states and (len(self._states) > self.state_cache_slots or total > self.state_cache_bytes):
+            total -= self._states.pop(0).size  # least recently used first
+
+    def _restore_state(self, st: "_SavedState") -> None:
+        self._states.remove(st)
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
+        if llama_cpp.llama_state_seq_set_data(self._ctx, st.data, st.size, 0) == 0:
+            log.warning("could not restore a saved KV state; evaluating the prompt again")
+            self.reset_cache()
+            return
+        self._cached = list(st.tokens)
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Keep the longest cached prefix of `tokens` (leaving >= 1 token to evaluate)."""
@@ -566,6 +620,7 @@ class Engine:
         t0: float,
     ) -> Iterator[str]:
         n_prompt = len(tokens)
+        self._switch_state(tokens)
         reused = self._reuse_prefix(tokens)
         st.cached_tokens = reused
         st.prompt_eval_tokens = n_prompt - reused
@@ -802,6 +857,26 @@ class _Grammar:
             return None
         kept = generated[last_start:kept_upto]
         return kept, engine.tokenize(kept, add_bos=False, special=True) if kept else []
+
+
+_MIN_STATE_TOKENS = 32  # smaller savings are not worth a state copy
+
+
+@dataclass
+class _SavedState:
+    """The KV state of sequence 0 (llama_state_seq_get_data) and the tokens it holds."""
+
+    tokens: list[int]
+    data: Any  # ctypes uint8 array
+    size: int
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 _TRIGGER_LOOKBACK = 1024  # chars of earlier text a new trigger match may start in

@@ -201,3 +201,38 @@ def test_streamed_usage_reports_cached_tokens(client: OpenAI) -> None:
     assert second.prompt_tokens == first.prompt_tokens
     assert second.prompt_tokens_details.cached_tokens >= second.prompt_tokens - 2
     assert first.prompt_tokens_details.cached_tokens < first.prompt_tokens
+
+
+# ---------------------------------------------------------------- two conversations taking turns
+
+
+def _conversation(who: str, turns: int) -> str:
+    text = f"<|im_start|>system\nYou are talking to {who}. " + "Bread needs flour, water and salt. " * 12 + "<|im_end|>\n"
+    for i in range(turns):
+        text += f"<|im_start|>user\nQuestion {i} from {who}?<|im_end|>\n<|im_start|>assistant\nAnswer {i}.<|im_end|>\n"
+    return text + "<|im_start|>user\nAnd now?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_switching_conversations_restores_the_saved_state(model_path: Any) -> None:
+    """With the state cache, going back to a conversation evaluates only its new turn, and
+    generates exactly what an engine without the cache generates."""
+    from localtools.engine import Engine, EngineConfig, GenerationStats, SamplingParams
+
+    results = {}
+    for slots in (4, 0):
+        engine = Engine(EngineConfig(model_path=str(model_path), n_ctx=2048, state_cache_slots=slots))
+        try:
+            rows = []
+            for turn, who in enumerate(["Alice", "Bob", "Alice", "Bob"]):
+                stats = GenerationStats()
+                text = "".join(engine.generate(_conversation(who, turn), SamplingParams(max_tokens=6, temperature=0.0),
+                                               stats=stats))
+                rows.append((text, stats.prompt_tokens, stats.prompt_eval_tokens))
+            results[slots] = rows
+        finally:
+            engine.close()
+    with_cache, without = results[4], results[0]
+    assert [r[0] for r in with_cache] == [r[0] for r in without]  # same text either way
+    for (_, prompt, evaluated), (_, _, evaluated_cold) in zip(with_cache[2:], without[2:]):
+        assert evaluated_cold >= prompt - 8  # without the cache: almost everything again
+        assert evaluated < prompt // 2  # with it: only what the turn added
