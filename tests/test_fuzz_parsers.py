@@ -8,7 +8,8 @@ examples look like started, broken or complete calls.
 
 Invariants, for every dialect, stream=True and stream=False:
 
-1. Parsing never raises.
+1. Parsing never raises, whether the prompt ended plainly, inside an opened call
+   header or inside opened reasoning.
 2. The final message (content, reasoning, calls with name/arguments/id) is the
    same whether the text is fed whole or in arbitrary chunks.
 3. Text containing none of the characters used by the dialect's markers (nor
@@ -104,8 +105,21 @@ def chunked(text: str, cuts: list[int]) -> list[str]:
     return out
 
 
-def parse(dialect: Dialect, chunks: list[str], stream: bool) -> ParsedMessage:
-    parser = dialect.parser(TOOLS, "", stream=stream)
+def prompt_tails(dialect: Dialect) -> list[str]:
+    """How a generation prompt may end for this dialect: plainly, having opened a call
+    header (Functionary's '>>>'), or having opened reasoning ('<think>')."""
+    spec = dialect.spec  # type: ignore[attr-defined]
+    tails = ["<|im_start|>assistant\n"]
+    opener = spec.call_start + spec.name_prefix
+    if spec.shape != "json" and opener.strip() and not spec.section_start:
+        tails.append(tails[0] + opener)
+    if spec.reasoning is not None:
+        tails.append(tails[0] + spec.reasoning.start)
+    return tails
+
+
+def parse(dialect: Dialect, chunks: list[str], stream: bool, prompt_tail: str = "") -> ParsedMessage:
+    parser = dialect.parser(TOOLS, prompt_tail, stream=stream)
     builder = MessageBuilder()
     for chunk in chunks:
         builder.add(parser.feed(chunk))
@@ -150,11 +164,12 @@ def assert_nothing_lost(dialect: Dialect, text: str, msg: ParsedMessage) -> None
 @pytest.mark.parametrize("dialect", DIALECTS, ids=[d.name for d in DIALECTS])
 def test_marker_soup_never_raises_and_ignores_chunking(dialect: Dialect) -> None:
     @FUZZ
-    @given(text=texts(dialect), cuts=st.lists(st.integers(0, 400), max_size=8))
-    def check(text: str, cuts: list[int]) -> None:
+    @given(text=texts(dialect), cuts=st.lists(st.integers(0, 400), max_size=8),
+           tail=st.sampled_from(prompt_tails(dialect)))
+    def check(text: str, cuts: list[int], tail: str) -> None:
         for stream in (False, True):
-            whole = parse(dialect, [text], stream)
-            split = parse(dialect, chunked(text, cuts), stream)
+            whole = parse(dialect, [text], stream, tail)
+            split = parse(dialect, chunked(text, cuts), stream, tail)
             assert summary(split) == summary(whole), (stream, chunked(text, cuts))
             assert_nothing_lost(dialect, text, whole)
 

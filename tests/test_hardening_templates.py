@@ -306,8 +306,12 @@ def test_required_call_cut_by_max_tokens_is_length_not_500(opened_call_url: str,
     status, reply = ask(opened_call_url, stream, tool_choice="required", max_tokens=3)
     assert status == 200, reply
     assert reply["finish_reason"] == "length"
-    if not stream:  # a half call is held, then returned as the text it was
-        assert reply["tool_calls"] == [] and reply["content"]
+    # three tokens cannot finish the name: no call; the cut head is shown as text or dropped
+    assert reply["tool_calls"] == [] or all(c.get("function", {}).get("name") in (None, "get_weather")
+                                            for c in reply["tool_calls"])
+    if not stream:
+        assert reply["tool_calls"] == []
+        assert "get_weather".startswith(reply["content"] or "")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -316,6 +320,10 @@ def test_required_call_cut_by_a_stop_string_is_not_500(opened_call_url: str, str
     assert status == 200, reply
     assert reply["finish_reason"] in ("stop", "tool_calls")
     if not stream:
-        assert reply["tool_calls"] == [] and reply["finish_reason"] == "stop"
-        assert reply["content"].startswith("get_weather")
+        # the cut call is either the text it was or a call closed where it was cut
+        if reply["tool_calls"]:
+            assert reply["finish_reason"] == "tool_calls"
+            assert isinstance(json.loads(reply["tool_calls"][0]["function"]["arguments"]), dict)
+        else:
+            assert reply["finish_reason"] == "stop" and reply["content"].startswith("get_weather")
     assert httpx.get(f"{opened_call_url}/health", timeout=10).json()["queue"] == 0
