@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +65,31 @@ def test_concurrent_load_with_disconnects() -> None:
         assert report.rss_growth_kb is not None
         assert report.rss_growth_kb < RSS_GROWTH_LIMIT_MB * 1024, report.lines()
         assert proc.poll() is None  # still running
+
+
+def test_streams_abandoned_while_queued_never_run() -> None:
+    """Clients that give up on a stream before it starts (still queued behind another
+    request) are taken out of the queue at once, not run later for nobody."""
+    with server_process(["--n-ctx", "1024"]) as (_, url):
+        running = {"messages": load_test.ENDLESS, "max_tokens": 300, "temperature": 0, "stream": True}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=running, timeout=120) as response:
+            lines = response.iter_lines()
+            next(line for line in lines if line.startswith("data:"))  # generating now
+
+            def give_up(_: int) -> str:
+                body = {**running, "max_tokens": 2000}
+                try:
+                    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=1.5):
+                        return "answered"
+                except httpx.TimeoutException:
+                    return "gave up"  # leaving closes the connection
+
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                outcomes = list(pool.map(give_up, range(10)))
+            assert outcomes == ["gave up"] * 10
+            deadline = time.monotonic() + 5
+            while (queue := httpx.get(f"{url}/health").json()["queue"]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert queue == 0, "abandoned streams are still queued"
+            done = [line for line in lines if line.startswith("data:")]
+        assert done[-1] == "data: [DONE]"  # the running stream was not disturbed

@@ -404,11 +404,15 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
 
     async def _stream_chat(request: Request, run: Any, items: AsyncIterator[Any], include_usage: bool) -> Response:
         # The first item decides between an HTTP error and a stream (e.g. the context is too small).
+        # Until it comes the request may wait in the queue: a client leaving meanwhile cancels it.
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, run.cancel))
         try:
             first = await items.__anext__()
         except Exception as exc:  # noqa: BLE001
             run.cancel()
             raise generation_error(exc, "messages") from None
+        finally:
+            watcher.cancel()
         if isinstance(first, Finish) and cut_by_shutdown(first.finish_reason):
             raise shutting_down_error()
         writer = ChunkWriter(runtime.name, include_usage)
@@ -482,6 +486,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
     async def _stream_completion(
         request: Request, handle: Any, pieces: AsyncIterator[str], rid: str, created: int, include_usage: bool
     ) -> Response:
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, handle.cancel))  # see _stream_chat
         try:
             first: str | None = await pieces.__anext__()
         except StopAsyncIteration:
@@ -489,6 +494,8 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
         except Exception as exc:  # noqa: BLE001
             handle.cancel()
             raise generation_error(exc, "prompt") from None
+        finally:
+            watcher.cancel()
         if first is None and cut_by_shutdown(handle.stats.finish_reason):
             raise shutting_down_error()
 
