@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator, Union
 
-from localtools.dialects import ArgsDelta, CallEnd, CallStart, Event
+from localtools.dialects import ArgsDelta, CallEnd, CallStart, ContentDelta, Event
 from localtools.engine import GenerationStats, GrammarSpec, SamplingParams
 from localtools.prompting import build_prompt
 from localtools.runtime import ModelRuntime
@@ -57,12 +57,20 @@ class ChatRun:
     """A running chat generation: iterate (sync or async) for events, then one Finish."""
 
     def __init__(
-        self, handle: Any, parser: Any, runtime: ModelRuntime, calls_allowed: bool, prompt: str, stream: bool = True
+        self,
+        handle: Any,
+        parser: Any,
+        runtime: ModelRuntime,
+        calls_allowed: bool,
+        prompt: str,
+        stream: bool = True,
+        calls_only: bool = False,
     ) -> None:
         self._handle = handle
         self._parser = parser
         self._dialect = runtime.dialect
         self._calls_allowed = calls_allowed
+        self._calls_only = calls_only  # a strict grammar: the output is nothing but calls
         self._saw_call = False
         self._stream = stream
         self._done_calls: list[tuple[str, str]] = []  # (name, arguments) of finished calls
@@ -141,17 +149,30 @@ class ChatRun:
             reason = "tool_calls"
         return Finish(reason, self._handle.stats)
 
+    def _final_events(self) -> list[Event]:
+        """What the parser still holds when generation ends.
+
+        Under a strict grammar every generated character belongs to a call, so
+        text flushed as content after max_tokens cut the output is the head of
+        an unfinished call (`<tool_call>\n{"name": "get_we`): it is dropped,
+        never shown as content.
+        """
+        events = self._parser.finish()
+        if self._calls_only and self._handle.stats.finish_reason in ("length", "cancelled"):
+            events = [ev for ev in events if not isinstance(ev, ContentDelta)]
+        return events
+
     def __iter__(self) -> Iterator[ChatItem]:
         for piece in self._handle:
             yield from self._events(self._parser.feed(piece))
-        yield from self._events(self._parser.finish())
+        yield from self._events(self._final_events())
         yield self._finish()
 
     async def __aiter__(self) -> AsyncIterator[ChatItem]:
         async for piece in self._handle:
             for ev in self._events(self._parser.feed(piece)):
                 yield ev
-        for ev in self._events(self._parser.finish()):
+        for ev in self._events(self._final_events()):
             yield ev
         yield self._finish()
 
@@ -192,9 +213,9 @@ def _response_format_grammar(response_format: dict[str, Any] | None) -> GrammarS
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
     else:
         schema = {"type": "object"}
-    from localtools.engine import json_schema_to_gbnf
+    from localtools.dialects.grammar import json_gbnf
 
-    gbnf = json_schema_to_gbnf({"response": schema})
+    gbnf = json_gbnf({"response": schema})
     return GrammarSpec(gbnf=f"{gbnf}\nroot ::= response\n")
 
 
@@ -232,10 +253,12 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     tail = prompt[-PROMPT_TAIL_CHARS:]
 
     grammar: GrammarSpec | None = None
+    calls_only = False
     if calls_allowed:
         plan = runtime.dialect.grammar(tools, choice, options.parallel_tool_calls, prompt_tail=tail)
         if plan is not None:
             grammar = GrammarSpec(gbnf=plan.gbnf, lazy=plan.lazy, triggers=list(plan.triggers))
+            calls_only = not plan.lazy
     if grammar is None and not calls_allowed:
         grammar = _response_format_grammar(options.response_format)
 
@@ -245,9 +268,14 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
             stop.append(s)
     sampling = dataclasses.replace(options.sampling, stop=stop, grammar=grammar or options.sampling.grammar)
 
-    parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=options.stream)
+    # Holding calls until complete (non-streaming) exists so that a call the model
+    # breaks becomes content whole. Under a strict grammar a call cannot break,
+    # only be cut by max_tokens; parsing as a stream then closes a cut call the
+    # same way in both modes, so streamed and non-streamed responses agree.
+    parse_as_stream = options.stream or calls_only
+    parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=parse_as_stream)
     handle = runtime.scheduler.submit(prompt, sampling)
-    return ChatRun(handle, parser, runtime, calls_allowed, prompt, stream=options.stream)
+    return ChatRun(handle, parser, runtime, calls_allowed, prompt, stream=options.stream, calls_only=calls_only)
 
 
 def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:

@@ -329,6 +329,23 @@ def _check_functions(functions: list[FunctionDef], prefix: str, suffix: str) -> 
             )
         seen.add(fn.name)
         _check_parameters(fn.parameters, f"{where}.parameters")
+        if fn.strict:
+            check_strict_schema(fn.parameters or {"type": "object", "properties": {}}, f"{where}.parameters")
+
+
+def check_strict_schema(schema: dict[str, Any], where: str) -> None:
+    """`strict: true` promises output that matches the schema: refuse what the grammar cannot enforce."""
+    from localtools.dialects.grammar import schema_gaps
+
+    gaps = schema_gaps(schema)
+    if gaps:
+        raise bad_request(
+            f"Invalid schema for '{where}' with strict=true: the output cannot be guaranteed to match it: "
+            + "; ".join(gaps[:5])
+            + ". Remove these keywords, or set strict to false to have them relaxed.",
+            param=where,
+            code="unsupported_schema",
+        )
 
 
 def _tool_choice_value(choice: str | NamedToolChoice | NamedFunction | None, param: str) -> str | dict[str, Any] | None:
@@ -412,6 +429,8 @@ def check_chat_request(req: ChatCompletionRequest) -> None:
             "Missing required parameter: 'response_format.json_schema' (with response_format type 'json_schema').",
             param="response_format.json_schema",
         )
+    if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.strict:
+        check_strict_schema(fmt.json_schema.schema_, "response_format.json_schema.schema")
 
 
 def check_completion_request(req: CompletionRequest) -> None:
