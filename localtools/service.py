@@ -152,13 +152,18 @@ class ChatRun:
     def _final_events(self) -> list[Event]:
         """What the parser still holds when generation ends.
 
-        Under a strict grammar every generated character belongs to a call, so
-        text flushed as content after max_tokens cut the output is the head of
-        an unfinished call (`<tool_call>\n{"name": "get_we`): it is dropped,
-        never shown as content.
+        The parser holds back only text that may open a call; at the end it
+        flushes what never became one as content. After calls were sent (or
+        under a strict grammar cut by max_tokens, where every character belongs
+        to a call) that text is the head of a call cut short by max_tokens or a
+        stop string (`<tool_call>\n{"name": "get_we`): it is dropped, never
+        shown as content beside the calls.
         """
         events = self._parser.finish()
-        if self._calls_only and self._handle.stats.finish_reason in ("length", "cancelled"):
+        cut_call = self._saw_call or (
+            self._calls_only and self._handle.stats.finish_reason in ("length", "cancelled")
+        )
+        if cut_call:
             events = [ev for ev in events if not isinstance(ev, ContentDelta)]
         return events
 

@@ -31,6 +31,7 @@ from localtools.dialects.jsonscan import (
     DONE_BEFORE,
     ERROR,
     IN_STRING,
+    _OBJ_KEY,
     JsonScanner,
     quoted_object_end,
     quoted_object_to_json,
@@ -149,6 +150,7 @@ class SpecParser:
         self.name: str | None = None
         self.call_id: str | None = None
         self.scanner: JsonScanner | None = None
+        self.scanning_call_object = False  # the scanner reads the whole call object, not just its arguments
         self.obj_start = 0
         self.args_start = -1
         self.args_end = -1
@@ -590,10 +592,13 @@ class SpecParser:
             return
         if sc is None:
             return
-        if spec.shape == "json":
+        if spec.shape == "json" or self.scanning_call_object:
             if self.args_end >= 0:
                 return
-            suffix = sc.closing_suffix()
+            if self.args_is_string:  # "arguments": "{\"city..." is sent only when whole
+                self._args(_repaired_string_args(self.buf[self.args_start : self.pos]))
+                return
+            suffix = sc.closing_suffix()  # closes the call object too: drop its '}'
             self._args(suffix[:-1] if suffix.endswith("}") else suffix)
         else:
             if not sc.finished:
@@ -778,6 +783,7 @@ class SpecParser:
             sc.on_top_value_start = self._on_value_start
             sc.on_top_value_end = self._on_value_end
             self.scanner = sc
+            self.scanning_call_object = True
             self.obj_start = self.pos
             self.value_starts = {}
             self.args_start = self.args_end = self.args_emitted = -1
@@ -853,10 +859,24 @@ class SpecParser:
     def _stream_json_args(self) -> None:
         if self.args_start < 0 or self.args_is_string:
             return
-        upto = self.args_end if self.args_end >= 0 else self.pos
+        upto = self.args_end if self.args_end >= 0 else self._before_dangling_comma(self.pos)
         if upto > self.args_emitted:
             self._args(self.buf[self.args_emitted : upto])
             self.args_emitted = upto
+
+    def _before_dangling_comma(self, upto: int) -> int:
+        """Where to stop sending arguments: before a comma that still awaits its next key.
+
+        Sent text is final; were the output cut right after `{"a": 1,`, no
+        closing text could make it valid JSON, so that comma waits for the key.
+        """
+        sc = self.scanner
+        if sc is None or sc.state != _OBJ_KEY:
+            return upto
+        q = upto
+        while q > self.args_emitted and self.buf[q - 1] in " \t\r\n":
+            q -= 1
+        return q - 1 if q > self.args_emitted and self.buf[q - 1] == "," else upto
 
     def _json_object_failed(self, at: int) -> bool:
         if not self.committed:
@@ -1096,6 +1116,7 @@ class SpecParser:
             return True
         sc = JsonScanner()
         self.scanner = sc
+        self.scanning_call_object = False
         self.args_emitted = p
         self.state = self._st_args_json
         return True
@@ -1123,7 +1144,6 @@ class SpecParser:
         buf = self.buf
         n = len(buf)
         p = self.pos
-        start = p
         while p < n:
             if sc.state == IN_STRING:
                 q = sc.skip_plain(buf, p)
@@ -1132,17 +1152,21 @@ class SpecParser:
                     continue
             r = sc.push(buf[p])
             if r == ERROR or r == DONE_BEFORE:
-                self._args(buf[start:p])
+                self._args(buf[self.args_emitted : self._before_dangling_comma(p)])
+                self.args_emitted = max(self.args_emitted, p)
                 self.pos = p
                 return self._break_call(p)
             p += 1
             if r == DONE:
-                self._args(buf[start:p])
+                self._args(buf[self.args_emitted : p])
+                self.args_emitted = p
                 self.pos = p
                 self._end_call()
                 self.state = self._st_args_close
                 return True
-        self._args(buf[start:p])
+        upto = self._before_dangling_comma(p)
+        self._args(buf[self.args_emitted : upto])
+        self.args_emitted = max(self.args_emitted, upto)
         self.pos = p
         return False
 
@@ -1425,6 +1449,29 @@ def _strip_code_fence(text: str) -> str:
         if body.rstrip().endswith("```"):
             body = body.rstrip()[:-3]
     return body
+
+
+def _repaired_string_args(raw: str) -> str:
+    """Arguments written as a JSON string and cut short, closed as an object ("{}" if hopeless)."""
+    for tail in ('"', '\\"', ""):
+        try:
+            inner = json.loads(raw + tail)
+            break
+        except ValueError:
+            continue
+    else:
+        return "{}"
+    if not isinstance(inner, str) or not inner.lstrip().startswith("{"):
+        return "{}"
+    sc = JsonScanner()
+    for ch in inner:
+        if sc.push(ch) in (ERROR, DONE_BEFORE):
+            return "{}"
+    text = inner + ("" if sc.finished else sc.closing_suffix())
+    try:
+        return text if isinstance(json.loads(text), dict) else "{}"
+    except ValueError:
+        return "{}"
 
 
 def _json_escape(text: str) -> str:
