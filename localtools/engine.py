@@ -475,8 +475,11 @@ class Engine:
             n = _common_prefix(st.tokens, tokens, limit)
             if n > best_len:
                 best, best_len = st, n
+        restore = best is not None and best_len >= current + _MIN_STATE_TOKENS
+        if restore:
+            self._states.remove(best)  # before saving: saving may evict it (least recently used)
         self._save_state()
-        if best is not None and best_len >= current + _MIN_STATE_TOKENS:
+        if restore:
             self._restore_state(best)
 
     def _save_state(self) -> None:
@@ -494,7 +497,7 @@ class Engine:
             total -= self._states.pop(0).size  # least recently used first
 
     def _restore_state(self, st: "_SavedState") -> None:
-        self._states.remove(st)
+        """Load a saved state (already taken out of `_states`) into the context."""
         llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
         if llama_cpp.llama_state_seq_set_data(self._ctx, st.data, st.size, 0) == 0:
             log.warning("could not restore a saved KV state; evaluating the prompt again")
