@@ -11,6 +11,7 @@ prints it.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -20,12 +21,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
-
-import httpx
 
 READY = re.compile(r"localtools serving .* on (http://\S+)/v1")
 
@@ -88,16 +89,17 @@ TURN_QUESTIONS = [
 class BenchSettings:
     """What one benchmark run does (quick mode: fewer repeats, shorter outputs)."""
 
-    max_tokens: int = 256
-    repeats: int = 5
+    max_tokens: int = 192
+    repeats: int = 9  # interleaved server/raw pairs (odd: a clean median)
     turns: int = 6
     grammar_tokens: int = 128
+    grammar_repeats: int = 5
     threads: int | None = None  # None: what the engine picks by default (half the CPUs)
     n_ctx: int = 4096
 
     @classmethod
     def for_mode(cls, quick: bool) -> "BenchSettings":
-        return cls(max_tokens=128, repeats=3, grammar_tokens=96) if quick else cls()
+        return cls(max_tokens=96, repeats=5, grammar_tokens=64, grammar_repeats=3) if quick else cls()
 
 
 @dataclass
@@ -149,9 +151,10 @@ class ServerProcess:
         while time.monotonic() < deadline and self.proc.poll() is None:
             url = found.get("url")
             if url is not None:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        return url
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                        if reply.status == 200:
+                            return url
             time.sleep(0.05)
         self.close()
         log = Path(self._log.name).read_text(errors="replace")[-2000:]
@@ -179,23 +182,34 @@ class ServerProcess:
             os.unlink(self._log.name)
 
 
-def stream_chat(client: httpx.Client, url: str, body: dict[str, Any]) -> StreamSample:
-    """POST a streaming chat request; time the first and last delta and read the usage."""
+def stream_chat(url: str, body: dict[str, Any]) -> StreamSample:
+    """POST a streaming chat request; time the first and last delta and read the usage.
+
+    A lean stdlib client (http.client, one connection per request): the client shares the
+    machine with the server, and a heavy one would be counted as server overhead.
+    """
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-    start = time.perf_counter()
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
     first = last = None
     text: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     usage: dict[str, Any] = {}
-    with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            response.read()
-            raise RuntimeError(f"server answered {response.status_code}: {response.text[:500]}")
-        for line in response.iter_lines():
-            if not line.startswith("data: "):
+    try:
+        start = time.perf_counter()
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body).encode("utf-8"),
+                     headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"server answered {response.status}: {response.read()[:500]!r}")
+        while True:
+            line = response.readline()
+            if not line:
+                break
+            if not line.startswith(b"data: "):
                 continue
-            data = line[6:]
-            if data == "[DONE]":
+            data = line[6:].strip()
+            if data == b"[DONE]":
                 break
             chunk = json.loads(data)
             if "error" in chunk:
@@ -218,6 +232,8 @@ def stream_chat(client: httpx.Client, url: str, body: dict[str, Any]) -> StreamS
                     now = time.perf_counter()
                     first = now if first is None else first
                     last = now
+    finally:
+        conn.close()
     n = int(usage.get("completion_tokens", 0))
     ttft = (first or time.perf_counter()) - start
     span = (last - first) if first is not None and last is not None else 0.0
@@ -299,9 +315,7 @@ def _tools_with_nonce(nonce: str) -> list[dict[str, Any]]:
     return tools
 
 
-def bench_overhead(
-    runtime: Any, server: ServerProcess, raw: RawBaseline, client: httpx.Client, s: BenchSettings, say: Progress
-) -> dict[str, Any]:
+def bench_overhead(runtime: Any, server: ServerProcess, raw: RawBaseline, s: BenchSettings, say: Progress) -> dict[str, Any]:
     """Part 1: streaming through the server (3 tools offered) vs raw create_completion."""
     from localtools.service import ChatOptions, render_prompt
 
@@ -314,7 +328,7 @@ def bench_overhead(
         body = {"model": runtime.name, "messages": messages, "tools": tools, "tool_choice": "auto",
                 "max_tokens": s.max_tokens, "temperature": 0.0}
         prompt = render_prompt(runtime, messages, ChatOptions(tools=tools, tool_choice="auto"))
-        pair = [("server", lambda: stream_chat(client, server.url, body)),
+        pair = [("server", lambda: stream_chat(server.url, body)),
                 ("raw", lambda: raw.stream(prompt, s.max_tokens, stops))]
         if i % 2:
             pair.reverse()  # alternate which side goes first
@@ -479,8 +493,7 @@ def bench_switching(runtime: Any, say: Progress) -> dict[str, Any]:
 def _timed_generation(engine: Any, prompt: str, params: Any) -> tuple[list[str], Any]:
     from localtools.engine import GenerationStats
 
-    engine.reset_cache()
-    stats = GenerationStats()
+    stats = GenerationStats()  # the cache is kept: repeats of the prompt cost one token
     pieces = list(engine.generate(prompt, params, stats=stats))
     return pieces, stats
 
@@ -525,7 +538,7 @@ def bench_grammar_and_parser(runtime: Any, s: BenchSettings, say: Progress) -> d
     free_pieces: list[str] = []
     call_pieces: list[str] = []
     free_stats = con_stats = None
-    for i in range(s.repeats):
+    for i in range(s.grammar_repeats):
         for constrained in ((False, True) if i % 2 == 0 else (True, False)):
             pieces, st = _timed_generation(engine, prompt, params(constrained))
             tps = st.completion_tokens / st.decode_seconds if st.decode_seconds > 0 else 0.0
@@ -535,7 +548,7 @@ def bench_grammar_and_parser(runtime: Any, s: BenchSettings, say: Progress) -> d
             else:
                 free_tps.append(tps)
                 free_pieces, free_stats = pieces, st
-        say(f"  grammar {i + 1}/{s.repeats}: free {free_tps[-1]:.1f} tok/s, constrained {con_tps[-1]:.1f} tok/s")
+        say(f"  grammar {i + 1}/{s.grammar_repeats}: free {free_tps[-1]:.1f} tok/s, constrained {con_tps[-1]:.1f} tok/s")
 
     result: dict[str, Any] = {
         "free_decode_tps": _median(free_tps),
@@ -602,7 +615,7 @@ def run_benchmark(
         "threads": threads,
         "quick": quick,
         "settings": {"max_tokens": s.max_tokens, "repeats": s.repeats, "turns": s.turns,
-                     "grammar_tokens": s.grammar_tokens, "n_ctx": s.n_ctx},
+                     "grammar_tokens": s.grammar_tokens, "grammar_repeats": s.grammar_repeats, "n_ctx": s.n_ctx},
     }
     raw = None
     server = None
@@ -612,9 +625,8 @@ def run_benchmark(
         result["serve_ready_s"] = server.ready_s
         say(f"  ready in {server.ready_s:.1f} s; loading raw llama-cpp-python")
         raw = RawBaseline(str(runtime.model_path), threads, s.n_ctx)
-        with httpx.Client(timeout=600) as client:
-            say("part 1: server streaming vs raw create_completion")
-            result["overhead"] = bench_overhead(runtime, server, raw, client, s, say)
+        say("part 1: server streaming vs raw create_completion")
+        result["overhead"] = bench_overhead(runtime, server, raw, s, say)
         raw.close()
         raw = None
         result["peak_rss_mb"] = server.peak_rss_mb()
