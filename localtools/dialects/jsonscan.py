@@ -345,6 +345,71 @@ def quoted_object_end(text: str, start: int, quote: str) -> int:
     return -1
 
 
+_JSON_STRING_RUN = re.compile(r'[^"\\]+')
+
+
+class QuotedObjectScan:
+    """`quoted_object_end` for streamed text: each call resumes where the last one stopped,
+    so a long value costs O(new text) per token instead of a rescan from the start."""
+
+    __slots__ = ("start", "quote", "i", "depth", "mode")
+
+    def __init__(self, start: int, quote: str) -> None:
+        self.start = start
+        self.quote = quote
+        self.i = start
+        self.depth = 0
+        self.mode = 0  # 0: structure, 1: inside a `quote` string, 2: inside a JSON string
+
+    def end(self, text: str) -> int:
+        """Index just past the closing `}` in `text` (which only grows), or -1 if not yet."""
+        q, lq, n = self.quote, len(self.quote), len(text)
+        i, depth, mode = self.i, self.depth, self.mode
+        while True:
+            if mode == 1:
+                j = text.find(q, i)
+                if j < 0:
+                    i = max(i, n - lq + 1)  # a closing quote may straddle the next piece
+                    break
+                i, mode = j + lq, 0
+                continue
+            if mode == 2:
+                while i < n:
+                    m = _JSON_STRING_RUN.match(text, i)
+                    if m is not None:
+                        i = m.end()
+                        continue
+                    if text[i] == "\\":
+                        i += 2
+                        continue
+                    break  # the closing '"'
+                if i >= n:
+                    break
+                i, mode = i + 1, 0
+                continue
+            if i >= n:
+                break
+            if text.startswith(q, i):
+                i, mode = i + lq, 1
+                continue
+            if n - i < lq and q.startswith(text[i:]):
+                break  # maybe the start of a quote: wait for more text
+            ch = text[i]
+            if ch == '"':
+                i, mode = i + 1, 2
+                continue
+            if ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth == 0:
+                    self.i, self.depth, self.mode = i + 1, 0, 0
+                    return i + 1
+            i += 1
+        self.i, self.depth, self.mode = i, depth, mode
+        return -1
+
+
 def quoted_object_to_json(text: str, quote: str) -> str | None:
     """`{k:<|"|>v<|"|>,n:1}` as JSON text, or None when it is not that syntax.
     Plain JSON strings and keys are accepted too."""

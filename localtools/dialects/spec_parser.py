@@ -33,7 +33,7 @@ from localtools.dialects.jsonscan import (
     IN_STRING,
     _OBJ_KEY,
     JsonScanner,
-    quoted_object_end,
+    QuotedObjectScan,
     quoted_object_to_json,
 )
 from localtools.dialects.pycall import balanced_end, parse_python_calls
@@ -162,6 +162,9 @@ class SpecParser:
         self.arg_value_start = -1
         self.arg_is_string: bool | None = None
         self.arg_emitted = -1
+        # a resumable scan of a value still streaming in (keyed by where it starts), so
+        # each token costs O(new text): QuotedObjectScan or _BracketScan
+        self.resume: Any = None
 
         self.state: Callable[[], bool] = self._st_text
         opener = (s.call_start + s.name_prefix).strip()
@@ -180,6 +183,7 @@ class SpecParser:
             if self.state == self._st_text and self.pos > 0:
                 buf = buf[self.pos :]
                 self.pos = 0
+                self.resume = None
             # drop the attribute's reference first so CPython grows the string in place:
             # `self.buf += text` would copy the whole buffer on every token
             self.buf = ""
@@ -528,6 +532,7 @@ class SpecParser:
 
     def _rollback(self) -> bool:
         """Not a call after all: its trigger becomes content, scanning resumes after it."""
+        self.resume = None
         start = self.mark
         self.state = self._st_text
         self.committed = False
@@ -973,18 +978,28 @@ class SpecParser:
             return False
         end_marker = self.section_end.strip() if self.in_section else ""
         if buf[p] == "[":
-            end = balanced_end(buf, p, "[", "]")
+            scan = self.resume
+            if not isinstance(scan, _BracketScan) or scan.start != p:
+                scan = self.resume = _BracketScan(p, "[", "]")
+            end = scan.end(buf)
+            if end >= 0:
+                self.resume = None
             if end < 0:
                 if self.final:
                     return self._rollback()
                 return False
             body, after = buf[p:end], end
         elif end_marker:
-            end = buf.find(end_marker, p)
+            scan = self.resume
+            if not (isinstance(scan, list) and scan[0] == p):
+                scan = self.resume = [p, p]  # [start, where the search resumes]
+            end = buf.find(end_marker, scan[1])
             if end < 0:
+                scan[1] = max(p, len(buf) - len(end_marker) + 1)
                 if not self.final:
                     return False
                 end = len(buf)
+            self.resume = None
             body, after = buf[p:end], end
         else:
             return self._rollback()
@@ -1124,7 +1139,12 @@ class SpecParser:
     def _st_args_quoted(self) -> bool:
         """Relaxed-object arguments (Gemma 4): held until the object closes."""
         quote = self.spec.args_string_quote
-        end = quoted_object_end(self.buf, self.pos, quote)
+        scan = self.resume
+        if not isinstance(scan, QuotedObjectScan) or scan.start != self.pos:
+            scan = self.resume = QuotedObjectScan(self.pos, quote)
+        end = scan.end(self.buf)
+        if end >= 0:
+            self.resume = None
         if end < 0:
             if self.final:
                 return self._break_call(self.pos)
@@ -1437,6 +1457,58 @@ class SpecParser:
             self.state = self._st_text
             return True
         return False
+
+
+_PY_PLAIN = re.compile(r"[^\"'\\\[\]]+")
+
+
+class _BracketScan:
+    """`pycall.balanced_end` for streamed text: resumes where the last call stopped."""
+
+    __slots__ = ("start", "open_ch", "close_ch", "plain", "i", "depth", "quote")
+
+    def __init__(self, start: int, open_ch: str, close_ch: str) -> None:
+        self.start = start
+        self.open_ch = open_ch
+        self.close_ch = close_ch
+        self.plain = _PY_PLAIN if (open_ch, close_ch) == ("[", "]") else None
+        self.i = start
+        self.depth = 0
+        self.quote = ""
+
+    def end(self, text: str) -> int:
+        """Index just past the bracket closing the one at `start`, or -1 if not yet."""
+        i, depth, quote, n = self.i, self.depth, self.quote, len(text)
+        while i < n:
+            if quote:
+                j = text.find(quote, i)
+                k = text.find("\\", i, j if j >= 0 else n)
+                if k >= 0:
+                    i = k + 2
+                    continue
+                if j < 0:
+                    i = n
+                    break
+                i, quote = j + 1, ""
+                continue
+            if self.plain is not None:
+                m = self.plain.match(text, i)
+                if m is not None:
+                    i = m.end()
+                    continue
+            ch = text[i]
+            if ch in "\"'":
+                quote = ch
+            elif ch == self.open_ch:
+                depth += 1
+            elif ch == self.close_ch:
+                depth -= 1
+                if depth == 0:
+                    self.i, self.depth, self.quote = i + 1, 0, ""
+                    return i + 1
+            i += 1
+        self.i, self.depth, self.quote = i, depth, quote
+        return -1
 
 
 def _strip_code_fence(text: str) -> str:
