@@ -350,6 +350,7 @@ def bench_overhead(runtime: Any, server: ServerProcess, raw: RawBaseline, s: Ben
         "raw_ttft_s": _median([r.ttft_s for r in raw_runs]),
         "ttft_ratio": _median([a.ttft_s / b.ttft_s for a, b in pairs if b.ttft_s]),
         "decode_ratios": [a.decode_tps / b.decode_tps if b.decode_tps else None for a, b in pairs],
+        "ttft_ratios": [a.ttft_s / b.ttft_s if b.ttft_s else None for a, b in pairs],
         "prompt_tokens": server_runs[-1].prompt_tokens if server_runs else 0,
         "server_completion_tokens": [r.completion_tokens for r in server_runs],
         "raw_completion_tokens": [r.completion_tokens for r in raw_runs],
