@@ -236,3 +236,24 @@ def test_switching_conversations_restores_the_saved_state(model_path: Any) -> No
     for (_, prompt, evaluated), (_, _, evaluated_cold) in zip(with_cache[2:], without[2:]):
         assert evaluated_cold >= prompt - 8  # without the cache: almost everything again
         assert evaluated < prompt // 2  # with it: only what the turn added
+
+
+def test_more_conversations_than_state_slots(model_path: Any) -> None:
+    """Cycling through more conversations than saved-state slots evicts the oldest state
+    (also the one about to be restored) without failing, and output stays the same."""
+    from localtools.engine import Engine, EngineConfig, GenerationStats, SamplingParams
+
+    texts = {}
+    for slots in (1, 0):
+        engine = Engine(EngineConfig(model_path=str(model_path), n_ctx=2048, state_cache_slots=slots))
+        try:
+            out = []
+            for turn, who in enumerate(["Alice", "Bob", "Alice", "Carol", "Bob", "Carol", "Carol"]):
+                stats = GenerationStats()
+                out.append("".join(engine.generate(_conversation(who, turn), SamplingParams(max_tokens=4, temperature=0.0),
+                                                   stats=stats)))
+                assert len(engine.saved_states) <= slots
+            texts[slots] = out
+        finally:
+            engine.close()
+    assert texts[1] == texts[0]
