@@ -283,6 +283,21 @@ def _results_as_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def complete_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tools with OpenAI's optional fields filled in (`description` "", `parameters` an
+    empty object schema): many templates read `tool.description` or iterate
+    `parameters.properties` and fail on a tool that sends only its name."""
+    out = []
+    for tool in tools:
+        fn = tool.get("function")
+        if isinstance(fn, dict) and (fn.get("description") is None or fn.get("parameters") is None):
+            fn = {**fn, "description": fn.get("description") or "",
+                  "parameters": fn.get("parameters") or {"type": "object", "properties": {}}}
+            tool = {**tool, "function": fn}
+        out.append(tool)
+    return out
+
+
 def build_prompt(
     template: Any,  # localtools.templating.ChatTemplate
     dialect: Dialect,
@@ -296,7 +311,7 @@ def build_prompt(
     extra = dialect.render_kwargs(tools or [])
     caps = probe_template(template, extra)
     msgs = normalize_messages(messages, dialect)
-    tools = tools or None
+    tools = complete_tools(tools) if tools else None
     injected = False
     if tools and tool_choice != "none" and (not caps.renders_tools or tool_prompt is not None):
         injected = True

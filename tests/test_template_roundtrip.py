@@ -46,9 +46,9 @@ CONVERSATION = [
         "content": None,
         "tool_calls": [
             {"id": "call_w1", "type": "function",
-             "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}},
+             "function": {"name": "get_weather", "arguments": json.dumps({"city": "ARGCITY_LYON_7"})}},
             {"id": "call_t2", "type": "function",
-             "function": {"name": "get_time", "arguments": json.dumps({"tz": "Asia/Tokyo"})}},
+             "function": {"name": "get_time", "arguments": json.dumps({"tz": "ARGZONE_TOKYO_9"})}},
         ],
     },
     {"role": "tool", "tool_call_id": "call_w1", "content": "RESULT_WEATHER_18C"},
@@ -86,8 +86,14 @@ def test_round_trip_renders_or_fails_clearly(path: Path) -> None:
         # the template drops assistant turns altogether (a template defect: vLLM's granite example)
         _RESULTS[name] = "drops-assistant-turns"
         return
-    for needle in ("get_weather", "get_time", "Paris", "Asia/Tokyo", "RESULT_WEATHER_18C", "RESULT_TIME_0930"):
+    # the call arguments are values that appear nowhere else, so a dropped call is seen
+    for needle in ("get_weather", "get_time", "ARGCITY_LYON_7", "ARGZONE_TOKYO_9", "RESULT_WEATHER_18C", "RESULT_TIME_0930"):
         assert needle in prompt, f"{needle!r} missing from the prompt of {name} ({dialect.name}, {caps})"
+    # OpenAI makes `description` and `parameters` optional: a tool sent by name alone
+    # must render too (many templates read tool.description / parameters.properties)
+    bare = [{"type": "function", "function": {"name": "bare_named_tool"}}]
+    prompt = build_prompt(template, dialect, CONVERSATION[:2], bare, "auto")
+    assert "bare_named_tool" in prompt, f"a name-only tool is missing from the prompt of {name}"
     _RESULTS[name] = "ok"
 
 
