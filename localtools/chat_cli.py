@@ -136,8 +136,12 @@ class ChatApp:
             if not arg:
                 self.say("usage: /save FILE")
             else:
-                Path(arg).write_text(json.dumps(self.full_messages(), indent=2, ensure_ascii=False) + "\n")
-                self.say(self.dim(f"saved {len(self.full_messages())} messages to {arg}"))
+                try:
+                    Path(arg).write_text(json.dumps(self.full_messages(), indent=2, ensure_ascii=False) + "\n")
+                except OSError as exc:
+                    self.say(f"cannot save to {arg}: {exc}")
+                else:
+                    self.say(self.dim(f"saved {len(self.full_messages())} messages to {arg}"))
         elif name == "/load":
             self.load(arg)
         else:
@@ -265,7 +269,11 @@ class ChatApp:
             elif not self.confirm(fn_name):
                 result = "error: the user declined to run this tool"
             else:
-                result = call_tool(fn, args)
+                try:
+                    result = call_tool(fn, args)
+                except KeyboardInterrupt:  # Ctrl-C stops the tool, not the chat
+                    self.say(self.dim("[tool stopped]"))
+                    result = "error: the user interrupted this tool"
             preview = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + " …"
             self.say(self.dim(f"← result: {preview}"))
             self.messages.append({"role": "tool", "tool_call_id": call["id"], "name": fn_name, "content": result})
