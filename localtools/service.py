@@ -65,6 +65,7 @@ class ChatRun:
         prompt: str,
         stream: bool = True,
         calls_only: bool = False,
+        max_calls: int | None = None,
     ) -> None:
         self._handle = handle
         self._parser = parser
@@ -75,7 +76,8 @@ class ChatRun:
         self._stream = stream
         self._done_calls: list[tuple[str, str]] = []  # (name, arguments) of finished calls
         self._current: _CallSoFar | None = None  # the call being streamed
-        self._stopped_on_repeat = False
+        self._max_calls = max_calls  # parallel_tool_calls false: 1, whatever the grammar allows
+        self._stopped_early = False  # a repeated call, or the last call allowed, ended generation
         self.prompt = prompt
 
     @property
@@ -88,7 +90,7 @@ class ChatRun:
 
     def _events(self, events: list[Event]) -> Iterator[Event]:
         for ev in events:
-            if self._stopped_on_repeat:
+            if self._stopped_early:
                 return
             if isinstance(ev, (CallStart, ArgsDelta, CallEnd)):
                 if not self._calls_allowed:  # tool_choice "none": never a call
@@ -133,17 +135,22 @@ class ChatRun:
         self._current = None
         arguments = current.arguments()
         if current.held is not None and (current.name, arguments) in self._done_calls:
-            self._stopped_on_repeat = True
+            self._stopped_early = True
             self._handle.cancel()
             return
         self._done_calls.append((current.name, arguments))
         if current.held is not None:
             yield from current.held
         yield ev
+        # Dialects whose grammar cannot count calls (or that have no grammar in `auto`)
+        # still return at most `max_calls`: generation ends after the last one allowed.
+        if self._max_calls is not None and len(self._done_calls) >= self._max_calls:
+            self._stopped_early = True
+            self._handle.cancel()
 
     def _finish(self) -> Finish:
         reason = self._handle.stats.finish_reason
-        if self._stopped_on_repeat:
+        if self._stopped_early:
             reason = "stop"
         if reason == "stop" and self._saw_call:
             reason = "tool_calls"
@@ -280,7 +287,10 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     parse_as_stream = options.stream or calls_only
     parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=parse_as_stream)
     handle = runtime.scheduler.submit(prompt, sampling)
-    return ChatRun(handle, parser, runtime, calls_allowed, prompt, stream=options.stream, calls_only=calls_only)
+    return ChatRun(
+        handle, parser, runtime, calls_allowed, prompt, stream=options.stream, calls_only=calls_only,
+        max_calls=None if options.parallel_tool_calls else 1,
+    )
 
 
 def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:

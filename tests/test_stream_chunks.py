@@ -47,12 +47,15 @@ class RecordedHandle:
         self.cancelled = True
 
 
-def run_items(dialect_name: str, case: dict[str, Any], pieces: list[str], stream: bool) -> list[Any]:
+def run_items(
+    dialect_name: str, case: dict[str, Any], pieces: list[str], stream: bool, max_calls: int | None = None
+) -> list[Any]:
     """Events and the Finish of a ChatRun over recorded text (as start_chat wires it)."""
     dialect = get_dialect(dialect_name)
     runtime = SimpleNamespace(dialect=dialect)
     parser = dialect.parser(tools_for(case), prompt_tail=case.get("prompt_tail", ""), stream=stream)
-    run = ChatRun(RecordedHandle(pieces), parser, runtime, calls_allowed=True, prompt="", stream=stream)  # type: ignore[arg-type]
+    run = ChatRun(RecordedHandle(pieces), parser, runtime, calls_allowed=True, prompt="",  # type: ignore[arg-type]
+                  stream=stream, max_calls=max_calls)
     return list(run)
 
 
@@ -215,3 +218,23 @@ def test_parallel_recorded_call_streams_two_indexes() -> None:
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     msg, _ = reassemble(chunks)
     assert [json.loads(c["function"]["arguments"]) for c in msg["tool_calls"]] == [{"arg1": 1}, {"arg1": 1, "arg2": 2}]
+
+
+PARALLEL = [(d, c) for d, c in CASES if len(c.get("expected", {}).get("tool_calls") or []) > 1]
+
+
+@pytest.mark.parametrize("dialect_name,case", PARALLEL, ids=[f"{d}:{c['id']}" for d, c in PARALLEL])
+def test_parallel_tool_calls_false_returns_only_the_first_call(dialect_name: str, case: dict[str, Any]) -> None:
+    """Whatever the grammar allows (some dialects have none in `auto`), a request with
+    parallel_tool_calls false gets one call: the first, whole; streamed and not alike."""
+    text = case["text"]
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
+    full, _ = non_stream_message(run_items(dialect_name, case, pieces, stream=False))
+    assert len(full["tool_calls"]) > 1
+    one, finish = non_stream_message(run_items(dialect_name, case, pieces, stream=False, max_calls=1))
+    chunks = stream_chunks(run_items(dialect_name, case, pieces, stream=True, max_calls=1))
+    check_chunk_rules(chunks, dialect_name)
+    streamed, streamed_finish = reassemble(chunks)
+    assert finish == streamed_finish == "tool_calls"
+    for msg in (one, streamed):
+        assert [c["function"] for c in msg["tool_calls"]] == [full["tool_calls"][0]["function"]]
