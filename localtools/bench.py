@@ -91,7 +91,7 @@ class BenchSettings:
 
     max_tokens: int = 192
     repeats: int = 9  # interleaved server/raw pairs (odd: a clean median)
-    turns: int = 6
+    turns: int = 6  # user turns; each is two requests (the call, then the answer)
     grammar_tokens: int = 128
     grammar_repeats: int = 5
     threads: int | None = None  # None: what the engine picks by default (half the CPUs)
@@ -391,7 +391,7 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
     """Part 2: a tool conversation; each request should evaluate only what is new.
 
     Runs in-process through `localtools.service` (the server's own path, minus HTTP) so the
-    engine's prompt statistics are at hand. Turns alternate: the user asks and the model
+    engine's prompt statistics are at hand. Each user turn is two requests: the user asks and the model
     must call a tool (tool_choice required), then the tool result comes back and the model
     answers (tool_choice auto: "none" would drop the tool prompt and with it the prefix).
     The last prompt is then evaluated again from an empty cache, for contrast.
@@ -406,8 +406,8 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
     rows: list[dict[str, Any]] = []
     question = 0
     last_prompt = ""
-    for turn in range(s.turns):
-        asking = turn % 2 == 0
+    for step in range(s.turns * 2):
+        asking = step % 2 == 0
         if asking:
             messages.append({"role": "user", "content": TURN_QUESTIONS[question % len(TURN_QUESTIONS)]})
             question += 1
@@ -417,7 +417,7 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
         )
         text, calls, st, last_prompt = _chat_turn(runtime, messages, options)
         rows.append({
-            "turn": turn + 1,
+            "turn": step // 2 + 1,
             "kind": "call" if asking else "answer",
             "prompt_tokens": st.prompt_tokens,
             "evaluated_tokens": st.prompt_eval_tokens,
@@ -425,10 +425,10 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
             "prompt_s": st.prompt_seconds,
             "completion_tokens": st.completion_tokens,
         })
-        say(f"  turn {turn + 1}: prompt {st.prompt_tokens}, evaluated {st.prompt_eval_tokens}, "
+        say(f"  turn {step // 2 + 1} {'call' if asking else 'answer'}: prompt {st.prompt_tokens}, evaluated {st.prompt_eval_tokens}, "
             f"prompt time {st.prompt_seconds * 1000:.0f} ms")
         if calls:
-            ids = [c.get("id") or f"call_{turn}_{i}" for i, c in enumerate(calls)]
+            ids = [c.get("id") or f"call_{step}_{i}" for i, c in enumerate(calls)]
             messages.append({"role": "assistant", "content": text or None, "tool_calls": [
                 {"id": cid, "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for cid, c in zip(ids, calls)

@@ -7,7 +7,8 @@ takes a few minutes on 2 cores. Measures, all as ratios between two sides run
 back to back under the same conditions:
   1. decode tokens/s and time to first token, streaming through `localtools serve` with
      3 tools offered, vs llama-cpp-python's create_completion on the same rendered prompt;
-  2. a 6-turn tool conversation: prompt tokens evaluated and prompt time per turn;
+  2. a 6-turn tool conversation (user -> call -> result -> answer, six times): prompt
+     tokens evaluated and prompt time per request;
   3. grammar-constrained vs free decode tokens/s;
   4. the stream parser's cost per token as a share of decode time;
   5. the server's peak RSS and how fast `serve` is ready.

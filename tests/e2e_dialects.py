@@ -44,6 +44,8 @@ MAIN_DIALECTS: list[MainDialect] = [
     MainDialect("functionary-v3", "functionary-v3", SHARED_TEMPLATES / "meetkai-functionary-medium-v3.2.jinja"),
     MainDialect("qwen3-coder", "qwen3-coder", SHARED_TEMPLATES / "Qwen3-Coder.jinja"),
     MainDialect("firefunction-v2", "firefunction-v2", SHARED_TEMPLATES / "fireworks-ai-llama-3-firefunction-v2.jinja"),
+    MainDialect("functionary-v2", "functionary-v2", SHARED_TEMPLATES / "other" / "meetkai-functionary-v2-hf-chat-template.jinja"),
+    MainDialect("generic", "generic", SHARED_TEMPLATES / "google-gemma-2-2b-it.jinja"),
 ]
 
 
