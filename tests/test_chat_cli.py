@@ -103,6 +103,10 @@ def test_terminal_chat_with_a_tool_call(tmp_path: Path) -> None:
         assert json.loads(data[1]["tool_calls"][0]["function"]["arguments"]).get("city")
         assert data[2]["content"].startswith("Sunny")
         assert roles[-1] == "assistant"
+        # the answer after the tool result was streamed to the screen as it was written
+        answer = (data[-1].get("content") or "").strip()
+        if answer and not data[-1].get("tool_calls"):
+            assert answer.splitlines()[0][:40] in term.screen()
         term.type_line("/quit")
         term.wait_for("CHAT-EXITED-0", timeout=30)
     finally:
