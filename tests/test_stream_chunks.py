@@ -23,7 +23,23 @@ from localtools.engine import GenerationStats
 from localtools.service import ChatRun, Finish
 from tests.parser_cases import load_cases, tools_for
 
-CASES = load_cases()
+
+
+def _family_cases() -> list[tuple[str, dict[str, Any]]]:
+    """The real-format outputs of the other model families, in the recorded-case shape."""
+    from tests.test_dialect_families import CASES as FAMILY
+
+    out = []
+    for dialect, cid, tail, text, tools, calls, content, _reasoning in FAMILY:
+        expected = {"content": content, "tool_calls": [{"name": n, "arguments": a} for n, a in calls]}
+        out.append((dialect, {"id": cid, "prompt_tail": tail, "text": text, "tools": tools, "expected": expected}))
+    # `generic` writes calls the way chatml-function does (only the roles around them differ)
+    out += [("generic", dict(c, prompt_tail="")) for d, c in load_cases() if d == "chatml-function"]
+    return out
+
+
+# every dialect with real-format outputs: the recorded files and the families' cases
+CASES = load_cases() + _family_cases()
 IDS = [f"{d}:{c['id']}" for d, c in CASES]
 GENERIC_MARKERS = ("<tool_call>", "[TOOL_CALLS]", ">>>", "<function=", "<|python_tag|>", "functools[", "[ARGS]")
 
