@@ -164,6 +164,19 @@ def test_load_runtime_refuses_payload_files(tmp_path: Path, model: Path, name: s
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("name", list(PAYLOADS))
+def test_load_runtime_refuses_every_payload_carried_by_a_gguf(tmp_path: Path, model: Path, name: str) -> None:
+    """The same payloads inside a model file's own metadata (`tokenizer.chat_template`):
+    refused at load with the source named, nothing run (the autouse marker check)."""
+    evil = gguf_with(tmp_path, model, PAYLOADS[name], name)
+    try:
+        with pytest.raises(RuntimeLoadError) as info:
+            load_runtime(str(evil), n_ctx=256)
+        assert "tokenizer.chat_template" in str(info.value)
+    finally:
+        evil.unlink(missing_ok=True)  # a 100 MB copy each: keep the disk use flat
+
+
 def test_trojan_fails_at_render_with_a_client_error(runtime: Any) -> None:
     trojan = dataclasses.replace(runtime, templates={"default": ChatTemplate(TROJAN, name="trojan.jinja")})
     assert render_prompt(trojan, CONVERSATION, ChatOptions()).endswith("<|im_start|>assistant\n")
