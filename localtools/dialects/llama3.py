@@ -7,6 +7,8 @@ goes to the python/code_interpreter tool.
 
 from __future__ import annotations
 
+from typing import Any
+
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
@@ -21,8 +23,20 @@ SPEC = DialectSpec(
     python_tag="<|python_tag|>",
 )
 
+# Tools Llama 3.1 was trained to call as `<|python_tag|>NAME.call(...)`; Meta's template
+# lists them after "Environment: ipython" when given `builtin_tools`.
+BUILTIN_TOOLS = ("brave_search", "wolfram_alpha")
+
+
 class Llama3(SpecDialect):
     """Llama 3.x headers (or Llama 4's, whose JSON tool format is the same)."""
+
+    def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        """`builtin_tools` for offered tools named like Meta's built-ins, so the model
+        sees them the way it was trained to (they stay in `tools` as well)."""
+        names = {(t.get("function") or {}).get("name") for t in tools}
+        builtin = [n for n in BUILTIN_TOOLS if n in names]
+        return {"builtin_tools": builtin} if builtin else {}
 
     def detect(self, template: str) -> list[str] | None:
         headers = [h for h in ("<|start_header_id|>", "<|header_start|>") if h in template]
