@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-
 from localtools import parse_tool_calls
 from localtools.dialects import detect, get_dialect
 from localtools.prompting import build_prompt
