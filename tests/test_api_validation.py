@@ -124,6 +124,18 @@ CASES = [
          400, "tools[0].function.parameters"),
     Case("tool-parameters-bad-properties", chat(tools=[tool_fn(name="f", parameters={"type": "object", "properties": [1]})]),
          400, "tools[0].function.parameters.properties"),
+    Case("tool-parameters-type-typo", chat(tools=[tool_fn(name="f", parameters={
+        "type": "object", "properties": {"city": {"type": "strng"}}})]),
+         400, "tools[0].function.parameters.properties.city.type"),
+    Case("tool-parameters-enum-not-list", chat(tools=[tool_fn(name="f", parameters={
+        "type": "object", "properties": {"unit": {"type": "string", "enum": "c"}}})]),
+         400, "tools[0].function.parameters.properties.unit.enum"),
+    Case("tool-parameters-min-length-string", chat(tools=[tool_fn(name="f", parameters={
+        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string", "minLength": "3"}}}})]),
+         400, "tools[0].function.parameters.properties.tags.items.minLength"),
+    Case("tool-parameters-maximum-string", chat(tools=[tool_fn(name="f", parameters={
+        "type": "object", "properties": {"n": {"anyOf": [{"type": "integer", "maximum": "9"}, {"type": "null"}]}}})]),
+         400, "tools[0].function.parameters.properties.n.anyOf[0].maximum"),
     Case("tool-function-extra-field", chat(tools=[tool_fn(name="f", parameters={}, returns="int")]),
          400, "tools[0].function.returns"),
     Case("tool-choice-unknown", chat(tools=[TOOL], tool_choice="sometimes"), 400, "tool_choice"),
@@ -255,8 +267,15 @@ def test_context_error_gives_the_numbers(http: httpx.Client) -> None:
                        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}], tools=[TOOL]),
         chat(functions=[TOOL["function"]], function_call="none"),
         chat(response_format={"type": "json_object"}, max_tokens=2),
+        chat(tools=[{"type": "function", "function": {"name": "f", "parameters": {  # short: n_ctx is 256
+            "type": "object", "$defs": {"S": {"type": "integer"}}, "properties": {
+                "a": {"$ref": "#/$defs/S"}, "b": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "c": {"type": "number", "minimum": 0, "exclusiveMinimum": True},  # draft 4 style
+                "d": {"items": [{"type": "string"}]}, "e": {"additionalProperties": {"type": ["integer", "null"]}}},
+            "additionalProperties": False}}}], max_tokens=2),
     ],
-    ids=["developer-role", "text-parts", "extra-sampling-fields", "tool-round-trip", "legacy-functions", "json-object"],
+    ids=["developer-role", "text-parts", "extra-sampling-fields", "tool-round-trip", "legacy-functions", "json-object",
+         "rich-valid-schema"],
 )
 def test_good_requests_pass(http: httpx.Client, body: dict[str, Any]) -> None:
     response = http.post(CHAT, json=body)

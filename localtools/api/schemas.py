@@ -311,6 +311,65 @@ def _check_parameters(params: dict[str, Any] | None, where: str) -> None:
             f"Invalid schema for '{where}': 'required' must be an array of property names.",
             param=f"{where}.required",
         )
+    _check_schema_keywords(params, where)
+
+
+_SCHEMA_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
+_COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+_NUMBER_KEYWORDS = ("minimum", "maximum", "multipleOf")
+_LIST_KEYWORDS = ("anyOf", "oneOf", "allOf")
+
+
+def _keyword_error(keyword: str, wants: str, path: str) -> Exception:
+    return bad_request(f"Invalid schema for '{path}': '{keyword}' must be {wants}.", param=f"{path}.{keyword}")
+
+
+def _check_schema_keywords(schema: dict[str, Any], where: str) -> None:
+    """Keywords with values of the wrong kind (`"type": "strng"`, `"enum": "x"`,
+    `"minLength": "3"`) are a client's mistake: a 400 naming the keyword, not a schema
+    silently relaxed to "any JSON"."""
+    stack: list[tuple[Any, str]] = [(schema, where)]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        if kind is not None and not all(isinstance(k, str) and k in _SCHEMA_TYPES for k in kinds):
+            raise _keyword_error("type", "one of " + ", ".join(sorted(_SCHEMA_TYPES)) + " (or a list of them)", path)
+        if "enum" in node and not isinstance(node["enum"], list):
+            raise _keyword_error("enum", "an array of allowed values", path)
+        for key in _COUNT_KEYWORDS:
+            value = node.get(key)
+            if key in node and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise _keyword_error(key, "a non-negative integer", path)
+        for key in _NUMBER_KEYWORDS + ("exclusiveMinimum", "exclusiveMaximum"):
+            value = node.get(key)
+            bool_ok = key.startswith("exclusive")  # draft 4 writes these as booleans
+            if key in node and not (isinstance(value, (int, float)) and (bool_ok or not isinstance(value, bool))):
+                raise _keyword_error(key, "a number", path)
+        if "required" in node and not (isinstance(node["required"], list)
+                                       and all(isinstance(r, str) for r in node["required"])):
+            raise _keyword_error("required", "an array of property names", path)
+        props = node.get("properties")
+        if props is not None:
+            if not isinstance(props, dict):
+                raise _keyword_error("properties", "an object mapping names to schemas", path)
+            stack += [(sub, f"{path}.properties.{name}") for name, sub in props.items()]
+        for key in _LIST_KEYWORDS:
+            if key in node:
+                if not isinstance(node[key], list) or not node[key]:
+                    raise _keyword_error(key, "a non-empty array of schemas", path)
+                stack += [(sub, f"{path}.{key}[{i}]") for i, sub in enumerate(node[key])]
+        items = node.get("items")
+        for i, sub in enumerate(items if isinstance(items, list) else [items]):
+            stack.append((sub, f"{path}.items" + (f"[{i}]" if isinstance(items, list) else "")))
+        for key in ("additionalProperties", "not"):
+            stack.append((node.get(key), f"{path}.{key}"))
+        for key in ("$defs", "definitions"):
+            defs = node.get(key)
+            if isinstance(defs, dict):
+                stack += [(sub, f"{path}.{key}.{name}") for name, sub in defs.items()]
 
 
 def _check_functions(functions: list[FunctionDef], prefix: str, suffix: str) -> None:
