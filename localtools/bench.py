@@ -391,9 +391,9 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
     """Part 2: a tool conversation; each request should evaluate only what is new.
 
     Runs in-process through `localtools.service` (the server's own path, minus HTTP) so the
-    engine's prompt statistics are at hand. Each user turn is two requests: the user asks and the model
-    must call a tool (tool_choice required), then the tool result comes back and the model
-    answers (tool_choice auto: "none" would drop the tool prompt and with it the prefix).
+    engine's prompt statistics are at hand. Each user turn is two requests: the user asks
+    and the model must call a tool (tool_choice required), then the tool result comes back
+    and the model answers (tool_choice auto: "none" would drop the tool prompt and with it the prefix).
     The last prompt is then evaluated again from an empty cache, for contrast.
     """
     from localtools.engine import GenerationStats, SamplingParams
@@ -425,8 +425,8 @@ def bench_turns(runtime: Any, s: BenchSettings, say: Progress) -> dict[str, Any]
             "prompt_s": st.prompt_seconds,
             "completion_tokens": st.completion_tokens,
         })
-        say(f"  turn {step // 2 + 1} {'call' if asking else 'answer'}: prompt {st.prompt_tokens}, evaluated {st.prompt_eval_tokens}, "
-            f"prompt time {st.prompt_seconds * 1000:.0f} ms")
+        say(f"  turn {step // 2 + 1} {'call' if asking else 'answer'}: prompt {st.prompt_tokens}, "
+            f"evaluated {st.prompt_eval_tokens}, prompt time {st.prompt_seconds * 1000:.0f} ms")
         if calls:
             ids = [c.get("id") or f"call_{step}_{i}" for i, c in enumerate(calls)]
             messages.append({"role": "assistant", "content": text or None, "tool_calls": [

@@ -299,18 +299,6 @@ def _check_parameters(params: dict[str, Any] | None, where: str) -> None:
             f"Invalid schema for '{where}': the parameters must be a JSON Schema of type 'object', got {kind!r}.",
             param=where,
         )
-    props = params.get("properties", {})
-    if not isinstance(props, dict) or not all(isinstance(v, (dict, bool)) for v in props.values()):
-        raise bad_request(
-            f"Invalid schema for '{where}': 'properties' must be an object mapping names to schemas.",
-            param=f"{where}.properties",
-        )
-    required = params.get("required", [])
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        raise bad_request(
-            f"Invalid schema for '{where}': 'required' must be an array of property names.",
-            param=f"{where}.required",
-        )
     _check_schema_keywords(params, where)
 
 
@@ -353,7 +341,7 @@ def _check_schema_keywords(schema: dict[str, Any], where: str) -> None:
             raise _keyword_error("required", "an array of property names", path)
         props = node.get("properties")
         if props is not None:
-            if not isinstance(props, dict):
+            if not isinstance(props, dict) or not all(isinstance(v, (dict, bool)) for v in props.values()):
                 raise _keyword_error("properties", "an object mapping names to schemas", path)
             stack += [(sub, f"{path}.properties.{name}") for name, sub in props.items()]
         for key in _LIST_KEYWORDS:
