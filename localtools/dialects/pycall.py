@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from typing import Any
 
 
@@ -28,6 +29,17 @@ def _literal(node: ast.AST) -> Any:
     value = ast.literal_eval(_JsonNames().visit(node))
     json.dumps(value)  # must be JSON-representable
     return value
+
+
+def python_literal(text: str) -> Any:
+    """A Python literal (``{'a': 1, 'b': True}``) as JSON data; ValueError if it is not one.
+
+    Templates that print a dict or list argument with ``{{ value }}`` teach the
+    model Python's repr, so a tagged value may arrive in that form."""
+    try:
+        return _literal(ast.parse(text.strip(), mode="eval").body)
+    except (SyntaxError, TypeError, RecursionError, MemoryError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _call(node: ast.AST) -> tuple[str, dict[str, Any]] | None:
@@ -83,6 +95,80 @@ def parse_python_calls(text: str) -> list[tuple[str, dict[str, Any]]] | None:
             return None
         calls.append(call)
     return calls or None
+
+
+def parse_loose_python_calls(
+    text: str, tools: dict[str, dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """Calls a template wrote as almost-Python (`f(city=São Paulo, days=2)`, values
+    unquoted or commas missing, as some vLLM example templates do), read by the
+    offered tool and parameter names; None when the text is not such calls."""
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1].strip()
+    names = "|".join(re.escape(n) for n in sorted(tools, key=len, reverse=True))
+    if not names:
+        return None
+    starts = [m for m in re.finditer(rf"(?:^|(?<=[\s,]))({names})\(", body)]
+    if not starts or starts[0].start() != 0:
+        return None
+    calls = []
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(body)
+        chunk = body[m.end() : end].rstrip().rstrip(",").rstrip()
+        if not chunk.endswith(")"):
+            return None
+        args = _loose_args(chunk[:-1], _param_names(tools[m.group(1)]))
+        if args is None:
+            return None
+        calls.append((m.group(1), args))
+    return calls
+
+
+def _param_names(schema: dict[str, Any]) -> list[str]:
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    return list(props) if isinstance(props, dict) else []
+
+
+def _loose_args(text: str, params: list[str]) -> dict[str, Any] | None:
+    """`k=v, k2=v2` with known keys; each value a literal where it is one, else raw text."""
+    text = text.strip()
+    if not text:
+        return {}
+    if not params:
+        return None
+    key_re = re.compile("(" + "|".join(re.escape(p) for p in sorted(params, key=len, reverse=True)) + r")\s*=")
+    m = key_re.match(text)
+    if m is None:
+        return None
+    args: dict[str, Any] = {}
+    while m is not None:
+        key, start = m.group(1), m.end()
+        search_from = _skip_string(text, start)
+        nxt = key_re.search(text, search_from)
+        while nxt is not None and nxt.group(1) in args:
+            nxt = key_re.search(text, nxt.end())
+        raw = text[start : nxt.start() if nxt else len(text)].strip()
+        raw = raw[:-1].rstrip() if raw.endswith(",") and nxt else raw
+        try:
+            args[key] = python_literal(raw)
+        except ValueError:
+            args[key] = raw
+        m = nxt
+    return args
+
+
+def _skip_string(text: str, start: int) -> int:
+    """Past a quoted string value beginning at `start` (so a key inside it is not one)."""
+    p = start
+    while p < len(text) and text[p] in " \t":
+        p += 1
+    if p >= len(text) or text[p] not in "'\"":
+        return start
+    quote, p = text[p], p + 1
+    while p < len(text) and text[p] != quote:
+        p += 2 if text[p] == "\\" else 1
+    return p + 1
 
 
 def balanced_end(text: str, start: int, open_ch: str, close_ch: str) -> int:

@@ -36,7 +36,7 @@ from localtools.dialects.jsonscan import (
     QuotedObjectScan,
     quoted_object_to_json,
 )
-from localtools.dialects.pycall import balanced_end, parse_python_calls
+from localtools.dialects.pycall import balanced_end, parse_loose_python_calls, parse_python_calls, python_literal
 from localtools.dialects.spec import DialectSpec
 
 _WS = " \t\r\n"
@@ -956,11 +956,11 @@ class SpecParser:
         return True
 
     def _st_after_bare_call(self) -> bool:
-        """Llama 3 joins several bare calls with ';'."""
+        """Llama 3 joins several bare calls with ';', Phi-4-mini's template with ','."""
         p = self._skip_ws(self.pos)
         if p >= len(self.buf) and not self.final:
             return False
-        if p < len(self.buf) and self.buf[p] == ";":
+        if p < len(self.buf) and (self.buf[p] == ";" or self.buf[p] == self.spec.call_sep.strip()):
             self.pos = p + 1
         self.state = self._st_text
         return True
@@ -1003,13 +1003,14 @@ class SpecParser:
             body, after = buf[p:end], end
         else:
             return self._rollback()
-        calls = parse_python_calls(_strip_code_fence(body))
+        code = _strip_code_fence(body)
+        calls = parse_python_calls(code) or parse_loose_python_calls(code, self.tools)
         if not calls or any(name not in self.tools for name, _ in calls):
             return self._rollback()
         for name, args in calls:
             self.name = name
             self._commit()
-            self._args(json.dumps(args, ensure_ascii=False))
+            self._args(json.dumps(schema_typed_args(args, self.tools[name]), ensure_ascii=False))
             self._end_call()
         self.pos = after
         self.state = self._st_python_section_end if self.in_section else self._st_text
@@ -1152,7 +1153,7 @@ class SpecParser:
         args = quoted_object_to_json(self.buf[self.pos : end], quote)
         if args is None:
             return self._break_call(self.pos)
-        self._args(args)
+        self._args(_typed_quoted_args(args, self.tools.get(self.name or "", {})))
         self.pos = end
         self._end_call()
         self.state = self._st_args_close
@@ -1321,7 +1322,9 @@ class SpecParser:
                 self._args(_json_escape(buf[self.arg_emitted : value_end]))
             self._args('"')
         else:
-            self._args(_typed_value(buf[self.arg_value_start : value_end], self.arg_is_string))
+            raw = buf[self.arg_value_start : value_end]
+            nested = _nested_elements(raw, spec) if "{key}" in spec.arg_value_suffix else None
+            self._args(json.dumps(nested, ensure_ascii=False) if nested else _typed_value(raw, self.arg_is_string))
         self.arg_value_start = -1
         ok, q = self._match_at(i, toks) if toks and i < len(buf) else (MATCH, i)
         if ok == PARTIAL:
@@ -1550,6 +1553,58 @@ def _json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
+def _nested_elements(raw: str, spec: DialectSpec) -> dict[str, Any] | None:
+    """An object written as child elements named after its keys (MiniMax-M3's
+    template: `<when><date>…</date><time>…</time></when>`), or None."""
+    opener, name_end = spec.arg_name_prefix.strip(), spec.arg_name_suffix.strip()
+    text = raw.strip()
+    if not opener or not name_end or not text.startswith(opener):
+        return None
+    out: dict[str, Any] = {}
+    pos = 0
+    while pos < len(text):
+        if not text.startswith(opener, pos):
+            return None
+        k = text.find(name_end, pos + len(opener))
+        if k < 0:
+            return None
+        key = text[pos + len(opener) : k]
+        close = spec.arg_value_suffix.strip().replace("{key}", key)
+        v = text.find(close, k + len(name_end))
+        if not key or v < 0:
+            return None
+        value = text[k + len(name_end) : v]
+        inner = _nested_elements(value, spec)
+        out[key] = inner if inner else json.loads(_typed_value(value, None))
+        pos = v + len(close)
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+    return out
+
+
+def _typed_quoted_args(args: str, schema: dict[str, Any]) -> str:
+    data = json.loads(args)
+    if not isinstance(data, dict):
+        return args
+    typed = schema_typed_args(data, schema)
+    return json.dumps(typed, ensure_ascii=False) if typed != data else args
+
+
+def schema_typed_args(args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """String values of parameters the schema types otherwise, as those types.
+
+    A template that quotes every value (vLLM's FunctionGemma and Llama 4
+    pythonic examples) teaches a model to write `n:<escape>12<escape>` or
+    `seats="12"`; the client asked for an integer."""
+    out = dict(args)
+    for key, value in args.items():
+        if isinstance(value, str) and param_is_string(schema, key) is False:
+            typed = json.loads(_typed_value(value, False))
+            if not isinstance(typed, str):
+                out[key] = typed
+    return out
+
+
 def _typed_value(raw: str, is_string: bool | None) -> str:
     """A tagged argument's raw text as a JSON value, typed by the schema."""
     text = raw.strip()
@@ -1558,6 +1613,11 @@ def _typed_value(raw: str, is_string: bool | None) -> str:
             return json.dumps(json.loads(text), ensure_ascii=False)
         except ValueError:
             pass
+        if text[:1] in ("{", "[") and text[-1:] in ("}", "]"):
+            try:  # a dict/list the template printed as Python repr (Seed-OSS, MiniCPM5)
+                return json.dumps(python_literal(text), ensure_ascii=False)
+            except ValueError:
+                pass
         low = text.lower()
         if low in ("true", "false"):
             return low
