@@ -110,6 +110,8 @@ def build_grammar(
         rule = f"call-{i}"
         if spec.shape == "tagged":
             body = _tagged_body(spec, i, name, params, schemas, rules)
+        elif spec.shape == "python":
+            body = _python_body(i, name, params, schemas, rules)
         else:
             schemas[f"args-{i}"] = params
             body = _call_body(spec, name, f"args-{i}", opened_by_prompt=False)
@@ -117,7 +119,7 @@ def build_grammar(
         alternatives.append(rule)
     rules.append(f"call ::= {' | '.join(alternatives)}")
 
-    if spec.shape == "json" and spec.array:
+    if (spec.shape == "json" and spec.array) or (spec.shape == "python" and "\n" not in spec.call_sep):
         many = '"[" call ( ", " call )* "]"' if parallel else '"[" call "]"'
         calls = _seq(_lit(spec.section_start), many, _lit(spec.section_end))
     else:
@@ -146,7 +148,7 @@ def build_grammar(
         if opened:
             return None  # the model chooses text ("all") or a call right at the start
         if spec.bare_json:
-            triggers = [r"^\s*(\{)"]
+            triggers = [r"^\s*(\[)"] if spec.shape == "python" else [r"^\s*(\{)"]
         elif trigger:
             triggers = [re.escape(spec.trigger.split()[0])]
         else:
@@ -188,6 +190,27 @@ def _call_body(spec: DialectSpec, name: str, args_rule: str, opened_by_prompt: b
     )
 
 
+def _python_body(
+    index: int, name: str, params: dict[str, Any], schemas: dict[str, dict[str, Any]], rules: list[str]
+) -> str:
+    """`name(k=v, …)`: keyword values in JSON syntax, which the parser reads as
+    Python literals (true/false/null included)."""
+    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    required = set(params.get("required") or [])
+    needed, optional = [], []
+    for j, (key, sub) in enumerate(props.items()):
+        schemas[f"pyval-{index}-{j}"] = sub if isinstance(sub, dict) and sub else {}
+        (needed if key in required else optional).append(f"{gbnf_literal(key + '=')} pyval-{index}-{j}")
+    if needed:  # the required keywords in order, then any of the others
+        inner = ' ", " '.join(needed) + "".join(f' ( ", " {p} )?' for p in optional)
+    elif optional:
+        rules.append(f"kw-{index} ::= {' | '.join(optional)}")
+        inner = f'( kw-{index} ( ", " kw-{index} )* )?'
+    else:
+        inner = ""
+    return _seq(gbnf_literal(name + "("), inner, '")"')
+
+
 def _tagged_body(
     spec: DialectSpec,
     index: int,
@@ -210,12 +233,13 @@ def _tagged_body(
         piece = _seq(
             _lit(spec.arg_name_prefix + key + spec.arg_name_suffix + spec.arg_value_prefix),
             value_rule,
-            _lit(spec.arg_value_suffix),
+            _lit(spec.arg_value_suffix.replace("{key}", key)),
         )
         parts.append(f"( {piece} )" if key in required else f"( {piece} )?")
     if not any(r.startswith("tagged-text ::=") for r in rules):
         rules.append(f"tagged-text ::= {_tagged_char(spec)}*")
-    return _seq(_lit(spec.call_start + spec.name_prefix + name + spec.name_suffix), *parts, _lit(spec.call_end))
+    head = spec.call_start + spec.name_prefix + name + spec.name_suffix + spec.args_start
+    return _seq(_lit(head), *parts, _lit(spec.call_end))
 
 
 def _tagged_char(spec: DialectSpec) -> str:

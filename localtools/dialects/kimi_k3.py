@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from localtools.dialects.formatted import FormattedSpecDialect
@@ -34,8 +33,6 @@ SPEC = DialectSpec(
     strip_markers=("<|open|>response<|sep|>", "<|close|>response<|sep|>"),
 )
 
-# the generic tagged grammar writes no args_start: end the call header there
-GRAMMAR_SPEC = replace(SPEC, name_suffix='"<|sep|>')
 
 
 def _json_type(value: Any) -> str:
@@ -58,11 +55,6 @@ class KimiK3Dialect(FormattedSpecDialect):
             for k, v in call_arguments(call).items()
         )
         return f'<|open|>call tool="{call_name(call)}" index="{index + 1}"<|sep|>{args}<|close|>call<|sep|>'
-
-    def grammar(self, tools, tool_choice, parallel, prompt_tail=""):  # type: ignore[no-untyped-def]
-        from localtools.dialects.grammar import build_grammar
-
-        return build_grammar(GRAMMAR_SPEC, tools, tool_choice, parallel, prompt_tail)
 
 
 DIALECT = register(

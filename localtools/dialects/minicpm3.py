@@ -26,11 +26,6 @@ class MiniCPM3Dialect(FormattedSpecDialect):
     def render_call(self, call: dict[str, Any], index: int) -> str:
         return format_python_call(call_name(call), call_arguments(call))
 
-    def grammar(self, tools, tool_choice, parallel, prompt_tail=""):  # type: ignore[no-untyped-def]
-        from localtools.dialects.pythonic import python_grammar
-
-        return python_grammar(self.spec, tools, tool_choice, parallel)
-
 
 DIALECT = register(
     MiniCPM3Dialect(SPEC, Markers(all_of=("<|tool_call_start|>", "```python")), "MiniCPM3: ```python calls``` in <|tool_call_start|>")

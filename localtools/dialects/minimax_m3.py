@@ -7,10 +7,8 @@ Reasoning in ``<mm:think>…</mm:think>``.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from localtools.dialects.base import GrammarPlan
 from localtools.dialects.formatted import FormattedSpecDialect
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
@@ -41,17 +39,6 @@ class MiniMaxM3Dialect(FormattedSpecDialect):
             for k, v in call_arguments(call).items()
         )
         return f'{NS}<invoke name="{call_name(call)}">{args}{NS}</invoke>'
-
-    def grammar(self, tools, tool_choice, parallel, prompt_tail=""):  # type: ignore[no-untyped-def]
-        """The generic tagged grammar, with each value's closing tag named after its key."""
-        plan: GrammarPlan | None = super().grammar(tools, tool_choice, parallel, prompt_tail)
-        if plan is None:
-            return None
-        opener = re.escape(json.dumps(f"{NS}<")[1:-1])
-        closer = re.escape(json.dumps(NS + "</{key}>")[1:-1])
-        pattern = re.compile(rf'"{opener}([^"<>]+)>" (val-\d+-\d+) "{closer}"')
-        plan.gbnf = pattern.sub(lambda m: f'"{NS}<{m[1]}>" {m[2]} "{NS}</{m[1]}>"', plan.gbnf)
-        return plan
 
 
 DIALECT = register(

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from localtools.dialects.base import GrammarPlan
 from localtools.dialects.formatted import FormattedSpecDialect
 from localtools.dialects.pycall import format_python_call
 from localtools.dialects.registry import register
@@ -34,7 +33,9 @@ SPEC = DialectSpec(
     reasoning=ReasoningSpec("<think>", "</think>"),
 )
 BARE_SPEC = replace(SPEC, section_start="", section_end="", alt_sections=(_LFM, _LLAMA4, _OLMO))
-OLMO_SPEC = replace(SPEC, section_start=_OLMO[0] + "\n", section_end="\n" + _OLMO[1], alt_sections=(_LFM, _LLAMA4))
+OLMO_SPEC = replace(
+    SPEC, section_start=_OLMO[0] + "\n", section_end="\n" + _OLMO[1], call_sep="\n", alt_sections=(_LFM, _LLAMA4)
+)
 
 
 class PythonicDialect(FormattedSpecDialect):
@@ -43,7 +44,7 @@ class PythonicDialect(FormattedSpecDialect):
 
     def format_calls(self, calls: list[dict[str, Any]]) -> str:
         parts = [self.render_call(c, i) for i, c in enumerate(calls)]
-        if self.spec.section_start.strip() == _OLMO[0]:
+        if "\n" in self.spec.call_sep:
             body = "\n".join(parts)  # Olmo 3: one call a line, no brackets
         else:
             body = "[" + ", ".join(parts) + "]"
@@ -54,66 +55,6 @@ class PythonicDialect(FormattedSpecDialect):
             return self
         spec = OLMO_SPEC if _OLMO[0] in template else BARE_SPEC
         return PythonicDialect(spec, self.markers, self.summary)
-
-    def grammar(
-        self,
-        tools: list[dict[str, Any]],
-        tool_choice: str | dict[str, Any],
-        parallel: bool,
-        prompt_tail: str = "",
-    ) -> GrammarPlan | None:
-        return python_grammar(self.spec, tools, tool_choice, parallel)
-
-
-def python_grammar(
-    spec: DialectSpec, tools: list[dict[str, Any]], tool_choice: str | dict[str, Any], parallel: bool
-) -> GrammarPlan | None:
-    """GBNF for `[name(k=v, …), …]`: keyword values in JSON syntax, which the
-    parser reads as Python literals (true/false/null included)."""
-    import re
-
-    from localtools.dialects.grammar import gbnf_literal, selected_tools
-
-    if tool_choice == "none" or not tools:
-        return None
-    chosen = selected_tools(tools, tool_choice)
-    if not chosen:
-        return None
-    from localtools.engine import json_schema_to_gbnf
-
-    rules: list[str] = []
-    schemas: dict[str, dict[str, Any]] = {}
-    alternatives = []
-    for i, tool in enumerate(chosen):
-        fn = tool["function"]
-        params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
-        props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
-        pairs = []
-        for j, (key, sub) in enumerate(props.items()):
-            schemas[f"pyval-{i}-{j}"] = sub if isinstance(sub, dict) and sub else {}
-            pairs.append(f"{gbnf_literal(key + '=')} pyval-{i}-{j}")
-        if pairs:
-            rules.append(f"kw-{i} ::= {' | '.join(pairs)}")
-            inner = f'( kw-{i} ( ", " kw-{i} )* )?'
-        else:
-            inner = ""
-        rules.append(f"call-{i} ::= {gbnf_literal(fn['name'] + '(')} {inner} \")\"")
-        alternatives.append(f"call-{i}")
-    rules.append(f"call ::= {' | '.join(alternatives)}")
-    olmo = spec.section_start.strip() == _OLMO[0]
-    if olmo:
-        many = 'call ( "\\n" call )*' if parallel else "call"
-    else:
-        many = '"[" call ( ", " call )* "]"' if parallel else '"[" call "]"'
-    start = gbnf_literal(spec.section_start) if spec.section_start else ""
-    end = gbnf_literal(spec.section_end) if spec.section_end else ""
-    rules.insert(0, f"root ::= {start} {many} {end}".strip())
-    gbnf = "\n".join(rules) + "\n" + (json_schema_to_gbnf(schemas) if schemas else "")
-    if tool_choice != "auto":
-        return GrammarPlan(gbnf=gbnf, lazy=False)
-    if spec.section_start.strip():
-        return GrammarPlan(gbnf=gbnf, lazy=True, triggers=[re.escape(spec.section_start.strip())])
-    return GrammarPlan(gbnf=gbnf, lazy=True, triggers=[r"^\s*(\[)"])
 
 
 DIALECT = register(

@@ -86,9 +86,10 @@ def render_call(spec: DialectSpec, call: dict[str, Any]) -> str:
         for key, value in args.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             pieces.append(
-                f"{spec.arg_name_prefix}{key}{spec.arg_name_suffix}{spec.arg_value_prefix}{text}{spec.arg_value_suffix}"
+                f"{spec.arg_name_prefix}{key}{spec.arg_name_suffix}{spec.arg_value_prefix}{text}"
+                + spec.arg_value_suffix.replace("{key}", key)
             )
-        body = f"{spec.name_prefix}{name}{spec.name_suffix}{''.join(pieces)}"
+        body = f"{spec.name_prefix}{name}{spec.name_suffix}{spec.args_start}{''.join(pieces)}"
     return f"{spec.call_start}{body}{spec.call_end}"
 
 
