@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from localtools.analysis.derive import (
     CallRenders,
     Findings,
     classify,
+    derive_content_wrapper,
     derive_json,
+    derive_python,
     derive_reasoning,
     derive_tag,
     generation_prompt,
@@ -64,11 +67,12 @@ def _analyze(source: str) -> TemplateAnalysis:
     if eot:
         found.evidence["end_of_turn"] = eot
     reasoning = derive_reasoning(render, found, source)
+    wrapper = derive_content_wrapper(render, found)
     spec = _derive_spec(render, caps, found) if caps["renders_tool_calls"] else None
     if not caps["renders_tool_calls"]:
         found.notes.append("the template does not render assistant tool calls")
     if spec is not None:
-        spec = _tidy(spec, reasoning, found)
+        spec = _tidy(spec, reasoning, wrapper, found)
         spec = replace(spec, reasoning=reasoning, stops=(eot.strip(),) if eot.strip() else ())
         for role, value in spec.to_dict().items():
             if isinstance(value, str) and role not in ("name", "shape"):
@@ -89,6 +93,8 @@ def _derive_spec(render: Renderer, caps: dict[str, bool], found: Findings) -> Di
         return None
     if shape == "json":
         return derive_json(cr, h1, found)
+    if shape == "python":
+        return derive_python(cr, h1, found)
     return derive_tag(cr, h1, shape, found)
 
 
@@ -103,20 +109,30 @@ def _end_of_turn(render: Renderer) -> str:
 _MARKER_FIELDS = ("section_start", "section_end", "call_start", "call_end", "name_prefix", "args_start", "args_end")
 
 
-def _tidy(spec: DialectSpec, reasoning: ReasoningSpec | None, found: Findings) -> DialectSpec:
-    """Drop what is not syntax: blank markers, and an empty reasoning block the
-    template writes before calls (Command R7B's <|START_THINKING|><|END_THINKING|>)."""
-    changes: dict[str, str] = {}
+def _tidy(
+    spec: DialectSpec, reasoning: ReasoningSpec | None, wrapper: tuple[str, str] | None, found: Findings
+) -> DialectSpec:
+    """Drop what is not syntax: blank markers, whitespace before the first marker,
+    and an empty reasoning or text block the template writes before calls
+    (Command R7B's <|START_THINKING|><|END_THINKING|>, Kimi K3's empty response)."""
+    changes: dict[str, Any] = {}
     for name in _MARKER_FIELDS:
         value = getattr(spec, name)
         if value and not value.strip():
             changes[name] = ""
-    if reasoning is not None:
-        for name in ("section_start", "call_start"):
-            value = changes.get(name, getattr(spec, name)).lstrip()
-            if value.startswith(reasoning.start):
-                rest = value[len(reasoning.start) :].lstrip()
-                if rest.startswith(reasoning.end) and rest[len(reasoning.end) :].strip():
-                    changes[name] = rest[len(reasoning.end) :].lstrip()
-                    found.evidence["empty_reasoning_before_calls"] = reasoning.start + reasoning.end
+    blocks = [(reasoning.start, reasoning.end, "empty_reasoning_before_calls")] if reasoning else []
+    if wrapper is not None:
+        blocks.append((wrapper[0], wrapper[1], "empty_text_before_calls"))
+        changes["strip_markers"] = wrapper
+    for name in ("section_start", "call_start"):
+        value = changes.get(name, getattr(spec, name))
+        if value.strip():
+            value = value.lstrip()
+        for start, end, label in blocks:
+            rest = value[len(start) :].lstrip() if value.startswith(start) else value
+            if rest.startswith(end) and rest[len(end) :].strip():
+                value = rest[len(end) :].lstrip()
+                found.evidence[label] = start + end
+        if value != getattr(spec, name):
+            changes[name] = value
     return replace(spec, **changes) if changes else spec

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from localtools.analysis.diff import diff_split, is_marker, marker_prefix, marker_suffix, segmentize_markers
+from localtools.analysis.diff import DiffSplit, diff_split, is_marker, marker_prefix, marker_suffix, segmentize_markers
 from localtools.analysis.probe import (
     ARG_FIRST,
     ARG_SECOND,
@@ -24,6 +24,7 @@ from localtools.analysis.probe import (
     FUN_SECOND,
     ID_FIRST,
     ID_SECOND,
+    NUMBER,
     THINKING,
     VALUE_X,
     VALUE_Y,
@@ -33,6 +34,7 @@ from localtools.analysis.probe import (
     user,
 )
 from localtools.analysis.render import Renderer
+from localtools.dialects.pycall import balanced_end
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
 
 _DECODER = json.JSONDecoder()
@@ -73,9 +75,11 @@ class CallRenders:
             return None
         split = diff_split(self.baseline, text)
         self.context = split.prefix  # what precedes the calls (the prompt's tail)
+        self.after = split.suffix  # what follows them (the turn's end)
         return split.right
 
     context = ""
+    after = ""
 
     def call(self, name: str = FUN_FIRST, args: dict[str, Any] | None = None, call_id: str = ID_FIRST) -> dict[str, Any]:
         return call(name, args, call_id, self.string_args)
@@ -116,22 +120,23 @@ def _split_first_segment(closer: str) -> tuple[str, str]:
     return "".join(segs[:j]), "".join(segs[j:])
 
 
-def _split_between(before: str, between: str, after: str) -> tuple[str, str, str]:
+def _split_between(before: str, between: str, after: str, whole: str = "") -> tuple[str, str, str]:
     """Split the text between two calls into (closer, separator, opener).
 
     The opener is what the text before the first call shares with the end of
     `between`; the closer is what the text after the last call shares with
-    its start."""
+    its start. Text both could claim goes to the closer (Kimi K3's "<|sep|>"
+    ends every tag) unless the whole call text begins with it, which makes it a
+    prefix of every tag (MiniMax-M3's "]<]minimax[>[")."""
     opener = marker_suffix(before, between)
     closer = marker_prefix(after, between)
     overlap = len(opener) + len(closer) - len(between)
     if overlap > 0:
-        trimmed = opener.lstrip(_WS)
-        cut = min(overlap, len(opener) - len(trimmed))
-        opener = opener[cut:]
-        overlap -= cut
-        if overlap > 0:
+        shared = opener[:overlap]
+        if shared.strip() and whole.lstrip(_WS).startswith(shared.strip()):
             closer = closer[: len(closer) - overlap]
+        else:
+            opener = opener[overlap:]
     sep = between[len(closer) : len(between) - len(opener)]
     return closer, sep, opener
 
@@ -183,11 +188,54 @@ def classify(h1: str) -> str | None:
         return None
     if _json_name_pos(h1, FUN_FIRST):
         return "json"
-    if json.dumps(ARG_FIRST) in h1:
+    if re.search(FUN_FIRST + r"\s*\(\s*" + ARG_FIRST + r"\s*=", h1):
+        return "python"
+    if re.search(re.escape(json.dumps(ARG_FIRST)) + r"\s*:", h1):  # a JSON key, not name="…"
         return "tag_json"
+    if arg_quote(h1):
+        return "quoted"
     if ARG_FIRST in h1:
         return "tagged"
     return None
+
+
+def arg_quote(h1: str) -> str:
+    """The token quoting strings in bare-key arguments (Gemma 4 `{k:<|"|>v<|"|>}`), or ""."""
+    m = re.search(r"\{\s*" + ARG_FIRST + r"\s*:\s*(\S+?)" + VALUE_X + r"(\S+?)\s*\}", h1)
+    return m.group(1) if m and m.group(1) == m.group(2) else ""
+
+
+def _python_call_span(text: str, name: str) -> tuple[int, int] | None:
+    m = re.search(re.escape(name) + r"\s*\(", text)
+    end = balanced_end(text, m.end() - 1, "(", ")") if m else -1
+    return (m.start(), end) if m and end > 0 else None
+
+
+def derive_python(cr: CallRenders, h1: str, found: Findings) -> DialectSpec | None:
+    """Python call syntax, `[f(a=1), g(b=2)]` or one call a line, inside optional markers."""
+    span = _python_call_span(h1, FUN_FIRST)
+    if span is None:
+        found.notes.append("the rendered Python call does not close")
+        return None
+    pre, post = h1[: span[0]], h1[span[1] :]
+    if pre.rstrip(_WS).endswith("[") and post.lstrip(_WS).startswith("]"):
+        pre, post = pre.rstrip(_WS)[:-1], post.lstrip(_WS)[1:]
+        found.evidence["call_list"] = "[…]"
+    sep = ""
+    h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
+    first = _python_call_span(h2, FUN_FIRST) if h2 else None
+    second = _python_call_span(h2, FUN_SECOND) if h2 else None
+    if h2 and first and second and first[1] <= second[0]:
+        sep = h2[first[1] : second[0]]
+        found.evidence["call_separator"] = sep
+    return DialectSpec(
+        name="analyzed",
+        shape="python",
+        section_start=pre,
+        section_end=post,
+        call_sep=sep,
+        bare_json=not pre.strip(),
+    )
 
 
 def derive_json(cr: CallRenders, h1: str, found: Findings) -> DialectSpec | None:
@@ -236,7 +284,7 @@ def derive_json(cr: CallRenders, h1: str, found: Findings) -> DialectSpec | None
         second = _enclosing_object(h2, loc2[0], ARG_FIRST) if h2 and loc2 else None
         if h2 and first and second and first[1] <= second[0]:
             between = h2[first[1] : second[0]]
-            call_end, sep, call_start = _split_between(pre, between, post)
+            call_end, sep, call_start = _split_between(pre, between, post, h1)
             section_start = pre[: len(pre) - len(call_start)]
             section_end = post[len(call_end) :]
             found.evidence["call_separator"] = sep
@@ -281,8 +329,21 @@ def _locate_tag_json(text: str, name: str, offset: int = 0) -> _Call | None:
     return _Call(n, n + len(name), enclosing[0], enclosing[1])
 
 
+def _locate_quoted(text: str, name: str, value: str, quote: str, offset: int = 0) -> _Call | None:
+    n = text.find(name, offset)
+    brace = text.find("{", n + len(name)) if n >= 0 else -1
+    v = text.find(quote + value + quote, brace) if brace >= 0 else -1
+    close = text.find("}", v + 2 * len(quote) + len(value)) if v >= 0 else -1
+    if close < 0:
+        return None
+    return _Call(n, n + len(name), brace, close + 1)
+
+
 def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> DialectSpec | None:
     arg_fields: dict[str, str] = {}
+    quote = arg_quote(h1) if shape == "quoted" else ""
+    if quote:
+        found.evidence["string_quote"] = quote
     if shape == "tagged":
         arg_fields_or_none = _derive_arg_markers(cr, found)
         if arg_fields_or_none is None:
@@ -290,6 +351,8 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         arg_fields = arg_fields_or_none
 
     def locate(text: str, name: str, value: str, offset: int = 0) -> _Call | None:
+        if quote:
+            return _locate_quoted(text, name, value, quote, offset)
         if shape == "tag_json":
             return _locate_tag_json(text, name, offset)
         n = text.find(name, offset)
@@ -301,7 +364,7 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
             return None
         start = a - len(arg_fields["arg_name_prefix"])
         end = v + len(value)
-        suffix = arg_fields["arg_value_suffix"]
+        suffix = arg_fields["arg_value_suffix"].replace("{key}", ARG_FIRST)
         if text.startswith(suffix, end):
             end += len(suffix)
         return _Call(n, n + len(name), max(start, n + len(name)), end)
@@ -319,23 +382,28 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         a1 = locate(h2, FUN_FIRST, VALUE_X)
         a2 = locate(h2, FUN_SECOND, VALUE_Y, a1.body_end if a1 else 0)
         if a1 and a2:
-            between = h2[a1.body_end : a2.name_start]
+            between = h2[a1.body_end : a2.name_start].replace(ID_SECOND, ID_FIRST)  # ids align like markers
             mid2 = h2[a2.name_end : a2.body_start]
-            closer, sep, opener = _split_between(head, between, tail)
+            closer, sep, opener = _split_between(head, between, tail, h1)
             if not head.strip() and not opener.strip():
                 # the generation prompt opens the first call (Functionary v3.2's ">>>")
-                _, sep, opener = _split_between(context + head, between, tail)
+                _, sep, opener = _split_between(context + head, between, tail, h1)
                 head = opener
             section_start = head[: len(head) - len(opener)]
             section_end = tail[len(closer) :]
             found.evidence["call_separator"] = sep
-    call_start, name_prefix = _split_last_segment(opener)
-    name_suffix, id_prefix, args_start = mid, "", ""
+    section_end = _claim_terminator(section_end, closer, cr.after)
+    id_first = ID_FIRST in opener  # the id opens the call (Solar Open's "<|tool_call:begin|>ID")
+    if id_first:
+        call_start, name_prefix = opener.split(ID_FIRST, 1)
+    else:
+        call_start, name_prefix = _split_last_segment(opener)
+    name_suffix, id_prefix, args_start, header_skip = mid, "", "", 0
     if ID_FIRST in mid:
         before, after = mid.split(ID_FIRST, 1)
         name_suffix, id_prefix = _split_last_segment(before)
         args_start = after
-    elif mid2 and mid2 != mid and shape == "tag_json":
+    elif mid2 and mid2 != mid and shape in ("tag_json", "quoted"):
         # the header differs between calls: an index or id written after the name (Kimi's ":0")
         split = diff_split(mid, mid2)
         if split.left.isalnum() and split.right.isalnum():
@@ -344,14 +412,24 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
                 name_suffix, id_prefix = "", split.prefix
             args_start = split.suffix
             found.evidence["call_index"] = f"{split.left!r} then {split.right!r}"
-    elif ID_FIRST in head or ID_FIRST in tail:
+    elif mid2 and mid2 != mid and shape == "tagged":
+        # an attribute numbering the calls after the name (Kimi K3's ` index="1"`): skip it
+        split = diff_split(mid, mid2)
+        if split.left.isalnum() and split.right.isalnum() and split.suffix.strip():
+            k = next((i for i, ch in enumerate(split.prefix) if ch in _WS), len(split.prefix))
+            name_suffix = split.prefix[:k]
+            args_start = split.suffix[len(name_suffix) :] if split.suffix.startswith(name_suffix) else split.suffix
+            header_skip = len(split.prefix) - k + len(split.left) + 8
+            found.evidence["call_index"] = f"{split.left!r} then {split.right!r}"
+    elif (ID_FIRST in head and not id_first) or ID_FIRST in tail:
         found.notes.append("the call id is written away from the name; ids are not parsed")
     if ID_FIRST in (section_start + call_start + name_prefix + closer):
         found.notes.append("the call id sits inside a call marker")
         return None
     if shape == "tagged":
         prefix = arg_fields["arg_name_prefix"]
-        name_suffix = name_suffix[: len(name_suffix) - len(prefix)] if name_suffix.endswith(prefix) else name_suffix
+        if name_suffix.endswith(prefix) and not header_skip:
+            name_suffix = name_suffix[: len(name_suffix) - len(prefix)]
     elif ID_FIRST not in mid and not id_prefix:
         name_suffix, args_start = _split_first_segment(mid) if _has_two_segments(mid) else (mid, "")
     if not name_prefix.strip() and not call_start.strip() and not section_start.strip():
@@ -362,7 +440,8 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         found.evidence["content_name"] = content_name
     return DialectSpec(
         name="analyzed",
-        shape=shape,  # type: ignore[arg-type]
+        shape="tag_json" if quote else shape,  # type: ignore[arg-type]
+        args_string_quote=quote,
         content_name=content_name,
         section_start=section_start,
         section_end=section_end,
@@ -373,8 +452,20 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         name_suffix=name_suffix,
         id_prefix=id_prefix,
         args_start=args_start,
+        header_skip=header_skip,
+        id_first=id_first,
         **arg_fields,
     )
+
+
+def _claim_terminator(section_end: str, call_end: str, after: str) -> str:
+    """A marker ending every element (Kimi K3's `<|sep|>`) that the diff against the
+    content-only turn left in the common suffix: the section's end owns it too."""
+    segs = [s for s in segmentize_markers(call_end) if s.strip()]
+    last = segs[-1] if segs and is_marker(segs[-1]) else ""
+    if last and section_end.strip() and not section_end.endswith(last) and after.startswith(last):
+        return section_end + last
+    return section_end
 
 
 def _content_name(baseline: str, name_prefix: str, name_suffix: str) -> str:
@@ -412,7 +503,10 @@ def _derive_arg_markers(cr: CallRenders, found: Findings) -> dict[str, str] | No
     g1 = h[pa1 + len(ARG_FIRST) : px]
     g2 = h[px + len(VALUE_X) : pa2]
     g3 = h[py + len(VALUE_Y) :]
-    value_suffix, sep, name_prefix = _split_between(g0, g2, g3)
+    if ARG_FIRST in g2 and ARG_SECOND in g3:  # the value's closing tag names its key (MiniMax-M3 "</K>")
+        g2, g3 = g2.replace(ARG_FIRST, "{key}"), g3.replace(ARG_SECOND, "{key}")
+        found.evidence["value_end_names_key"] = "{key}"
+    value_suffix, sep, name_prefix = _split_between(g0, g2, g3, h)
     if sep.strip():
         found.notes.append(f"arguments are separated by {sep!r}, which the spec cannot express")
     if not name_prefix.strip():
@@ -428,12 +522,44 @@ def _derive_arg_markers(cr: CallRenders, found: Findings) -> dict[str, str] | No
     if not value_suffix.strip():
         found.notes.append("nothing marks where an argument's value ends")
         return None
-    return {
+    fields = {
         "arg_name_prefix": name_prefix,
         "arg_name_suffix": name_suffix,
         "arg_value_prefix": value_prefix,
         "arg_value_suffix": value_suffix,
     }
+    fields.update(_derive_type_flag(cr, g1, found))
+    return fields
+
+
+def _whole_words(split: DiffSplit) -> DiffSplit:
+    """Widen a difference to whole words: "true"/"false" share their last letter."""
+    prefix, left, right, suffix = split.prefix, split.left, split.right, split.suffix
+    while prefix and prefix[-1].isalnum():
+        prefix, left, right = prefix[:-1], prefix[-1] + left, prefix[-1] + right
+    while suffix and suffix[0].isalnum():
+        left, right, suffix = left + suffix[0], right + suffix[0], suffix[1:]
+    return DiffSplit(prefix, left, right, suffix)
+
+
+def _derive_type_flag(cr: CallRenders, g1: str, found: Findings) -> dict[str, str]:
+    """A type flag written with each argument's name (DeepSeek DSML `string="true"`,
+    Kimi K3 `type="string"`): the header differs between a string and a number."""
+    h = cr.calls([cr.call(FUN_FIRST, {ARG_FIRST: NUMBER})])
+    value = json.dumps(NUMBER)
+    if not h or ARG_FIRST not in h or value not in h:
+        return {}
+    start = h.find(ARG_FIRST) + len(ARG_FIRST)
+    g1_number = h[start : h.find(value, start)]
+    if g1_number == g1:
+        return {}
+    split = _whole_words(diff_split(g1, g1_number))
+    if not (split.left.isalnum() and split.right.isalnum() and split.prefix.strip()):
+        found.notes.append(f"an argument's header differs by type in a way the spec cannot express: {g1!r}")
+        return {}
+    found.evidence["type_flag"] = f"{split.left!r} for a string, {split.right!r} for a number"
+    # the whole rest is the name's suffix: the parser reads the name up to its first token
+    return {"arg_flag_sep": split.prefix, "arg_name_suffix": split.suffix, "arg_value_prefix": ""}
 
 
 # ---------------------------------------------------------------------------
@@ -451,6 +577,24 @@ def generation_prompt(render: Renderer, **kwargs: Any) -> str:
     return diff_split(off, on).right
 
 
+def derive_content_wrapper(render: Renderer, found: Findings) -> tuple[str, str] | None:
+    """Tags the template puts around an assistant's text and that the prompt does
+    not already hold (Command R7B's <|START_RESPONSE|>…<|END_RESPONSE|>, Kimi K3's
+    response element): the model writes them, the user should not see them."""
+    text = render([user(), assistant(ASSISTANT_MSG)], None)
+    prompt = render([user()], None, add_generation_prompt=True)
+    if not text or not prompt or ASSISTANT_MSG not in text:
+        return None
+    before, after = text.split(ASSISTANT_MSG, 1)
+    opening, closing = _last_marker(before), _first_marker(after)
+    if not (is_marker(opening[:1] + opening[-1:]) and is_marker(closing[:1] + closing[-1:])):
+        return None
+    if opening in prompt[-len(opening) - 40 :] or opening == closing or not before.rstrip(_WS).endswith(opening):
+        return None
+    found.evidence["content_wrapper"] = f"{opening}…{closing}"
+    return opening, closing
+
+
 def derive_reasoning(render: Renderer, found: Findings, source: str = "") -> ReasoningSpec | None:
     """Reasoning markers: around rendered reasoning_content, from enable_thinking,
     or, last, a <…think…>/</…think…> pair written in the template source (R1-style
@@ -464,11 +608,12 @@ def derive_reasoning(render: Renderer, found: Findings, source: str = "") -> Rea
         with_r = render([user(), with_reasoning], probe_tools())
         if not (plain and with_r and THINKING in with_r):
             continue
-        right = diff_split(plain, with_r).right
-        if THINKING in right:
-            before, after = right.split(THINKING, 1)
-            start = _last_marker(before)
-            end = _first_marker(after)
+        split = diff_split(plain, with_r)
+        if THINKING in split.right:
+            before, after = split.right.split(THINKING, 1)
+            # the tags may be in the common part (a template writing an empty block without reasoning)
+            start = _last_marker(split.prefix + before)
+            end = _first_marker(after + split.suffix)
             if start and end:
                 found.evidence["reasoning"] = f"{start}…{end}"
                 return ReasoningSpec(start, end)
@@ -487,21 +632,56 @@ def derive_reasoning(render: Renderer, found: Findings, source: str = "") -> Rea
                 found.evidence["reasoning"] = f"{opened[-1]}… (opened by the generation prompt)"
                 return ReasoningSpec(opened[-1], guess)
     for m in _THINK_TAG.finditer(source):
-        closing = "</" + m.group(0)[1:]
-        if closing in source:
-            found.evidence["reasoning"] = f"{m.group(0)}…{closing} (from the template source)"
-            return ReasoningSpec(m.group(0), closing)
+        opening = m.group(0)
+        if "end" in opening.lower() or opening.startswith("</"):
+            continue
+        for closing in _closing_tags(opening):
+            if closing in source:
+                found.evidence["reasoning"] = f"{opening}…{closing} (from the template source)"
+                return ReasoningSpec(opening, closing)
     return None
 
 
-_THINK_TAG = re.compile(r"<[A-Za-z_:|]*think[A-Za-z_:|]*>")
+_THINK_TAG = re.compile(r"<[A-Za-z_:|]*think[A-Za-z_:|]*>", re.IGNORECASE)
+_OPEN_WORDS = (("START", "END"), ("start", "end"), ("BEGIN", "END"), ("begin", "end"), ("open", "close"))
+
+
+def _closing_tags(opening: str) -> list[str]:
+    """Closers that pair with an opening tag: `</think>`, `<|END_THINKING|>`, `<|think_end|>`."""
+    out = ["</" + opening[1:]]
+    for a, b in _OPEN_WORDS:
+        if a in opening:
+            out.append(opening.replace(a, b, 1))
+    return out
 
 
 def _last_marker(text: str) -> str:
-    segs = [s for s in segmentize_markers(text) if s.strip()]
-    return segs[-1].strip() if segs else ""
+    """The tag just before some text: `<think>`, or a marker glued to a word
+    (`<|channel>thought`, Kimi K3's `<|open|>think<|sep|>`)."""
+    segs = segmentize_markers(text.rstrip(_WS))
+    if not segs:
+        return ""
+    if not is_marker(segs[-1]):
+        word = segs[-1].split()[-1] if segs[-1].split() else ""
+        if word == segs[-1] and len(segs) > 1 and is_marker(segs[-2]):
+            return segs[-2] + word
+        return word
+    if len(segs) >= 3 and _is_word(segs[-2]) and is_marker(segs[-3]):
+        return "".join(segs[-3:])
+    return segs[-1]
 
 
 def _first_marker(text: str) -> str:
-    segs = [s for s in segmentize_markers(text) if s.strip()]
-    return segs[0].strip() if segs else ""
+    """The tag just after some text: `</think>`, or Kimi K3's `<|close|>think<|sep|>`."""
+    segs = segmentize_markers(text.lstrip(_WS))
+    if not segs:
+        return ""
+    if not is_marker(segs[0]):
+        return segs[0].split()[0] if segs[0].split() else ""
+    if len(segs) >= 3 and _is_word(segs[1]) and is_marker(segs[2]):
+        return "".join(segs[:3])
+    return segs[0]
+
+
+def _is_word(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_]+", text))

@@ -18,7 +18,8 @@ _CLOSER = {"<": ">", "[": "]"}
 def segmentize_markers(text: str) -> list[str]:
     """Split into segments: each `<…>`/`[…]` marker alone, text runs between.
 
-    An opener without its closer (before the next opener of the same kind) is text."""
+    An opener without its closer (before the next opener of either kind) is text:
+    MiniMax-M3's namespace `]<]minimax[>[` glued to each tag is no marker itself."""
     segments: list[str] = []
     buf_start = 0
     i = 0
@@ -28,7 +29,7 @@ def segmentize_markers(text: str) -> list[str]:
         closer = _CLOSER.get(ch)
         if closer is not None:
             j = i + 1
-            while j < n and text[j] != closer and text[j] != ch and text[j] != "\n":
+            while j < n and text[j] != closer and text[j] not in _CLOSER and text[j] != "\n":
                 j += 1
             if j < n and text[j] == closer and j > i + 1:
                 if i > buf_start:

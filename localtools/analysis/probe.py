@@ -21,6 +21,7 @@ ARG_FIRST = "AA_ARG_FST_AA"
 ARG_SECOND = "BB_ARG_SND_BB"
 VALUE_X = "XXXX"
 VALUE_Y = "YYYY"
+NUMBER = 31415  # a non-string value, for templates that type each argument
 USER_MSG = "U_USER_MSG Hello END_U"
 ASSISTANT_MSG = "A_ASST_MSG I can help END_A"
 SYSTEM_MSG = "S_SYSTEM_MSG Be brief END_S"
