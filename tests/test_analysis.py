@@ -134,7 +134,7 @@ TEMPLATES = corpus_templates()
 _RESULTS: dict[str, bool | None] = {}
 
 # Reached on the corpus of 164 templates; the count may grow, never shrink.
-MIN_ROUND_TRIPS = 112
+MIN_ROUND_TRIPS = 114
 
 
 def _rel(path: Path) -> str:
@@ -298,6 +298,38 @@ def test_analysis_reads_the_syntax_off_the_template(template: str, expected: dic
     assert {k: getattr(spec, k) for k in expected} == expected
 
 
+MUSE_OUTPUTS = [  # what a model taught by the Muse Glimmer template writes after "<|start|>assistant"
+    (' to=self<|message|>Need weather.<|eom|><|start|>assistant to=get_weather<|message|><atem:function_calls>\n'
+     '<atem:invoke name="get_weather">\n<atem:parameter name="city">Oslo</atem:parameter>\n'
+     '<atem:parameter name="days">2</atem:parameter>\n</atem:invoke>\n</atem:function_calls>',
+     "Need weather.", None, [("get_weather", {"city": "Oslo", "days": 2})]),
+    (" to=user<|message|>It is sunny.", None, "It is sunny.", []),
+    (" to=self<|message|>Easy.<|eom|><|start|>assistant to=user<|message|>Paris.", "Easy.", "Paris.", []),
+]
+
+
+@pytest.mark.parametrize("template", ["muse-glimmer.jinja", "vllm-examples/tool_chat_template_muse_glimmer.jinja"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_muse_recipient_headers_no_module_knows(template: str, stream: bool) -> None:
+    """Muse Glimmer: each message headed by its recipient (to=self reasoning,
+    to=user text, to=NAME a call that repeats its name in <atem:invoke>)."""
+    from localtools.dialects import MessageBuilder
+
+    source = (SHARED_TEMPLATES / template).read_text()
+    assert detect(source).dialect in ("chatml-function", "generic")
+    analysis = analyze_template(source)
+    assert analysis.spec is not None and analysis.spec.content_name == "user"
+    for text, reasoning, content, calls in MUSE_OUTPUTS:
+        parser = SpecDialect(analysis.spec).parser(TOOLS, prompt_tail=analysis.generation_prompt, stream=stream)
+        builder = MessageBuilder()
+        for piece in (list(text) if stream else [text]):
+            builder.add(parser.feed(piece))
+        builder.add(parser.finish())
+        message = builder.build()
+        assert (message.reasoning, message.content) == (reasoning, content), text
+        assert [(c.name, c.arguments) for c in message.tool_calls] == calls
+
+
 def test_kimi_k3_reasoning_element_is_found() -> None:
     spec = analyze_template((SHARED_TEMPLATES / "Kimi-K3.jinja").read_text()).spec
     assert spec is not None and spec.reasoning is not None
@@ -407,6 +439,7 @@ GRAMMAR_TEMPLATES = [
     "vllm-examples/tool_chat_template_olmo3.jinja",  # Python, one call a line
     "LFM2.5-8B-A1B.jinja",  # Python list in markers
     "vllm-examples/tool_chat_template_llama3.2_pythonic.jinja",  # bare Python list
+    "muse-glimmer.jinja",  # recipient headers, the name written twice
 ]
 FORECAST = {
     "type": "function",

@@ -73,6 +73,9 @@ def _analyze(source: str) -> TemplateAnalysis:
         found.notes.append("the template does not render assistant tool calls")
     if spec is not None:
         spec = _tidy(spec, reasoning, wrapper, found)
+        if spec.call_sep.strip() and not spec.section_start and spec.call_sep.strip() not in spec.strip_markers:
+            # calls outside any section, joined by a marker (Muse's <|eom|>): not text
+            spec = replace(spec, strip_markers=(*spec.strip_markers, spec.call_sep.strip()))
         spec = replace(spec, reasoning=reasoning, stops=(eot.strip(),) if eot.strip() else ())
         for role, value in spec.to_dict().items():
             if isinstance(value, str) and role not in ("name", "shape"):

@@ -376,7 +376,7 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
     head, mid, tail = h1[: c1.name_start], h1[c1.name_end : c1.body_start], h1[c1.body_end :]
     context = cr.context
     section_start, opener, closer, section_end, sep = "", head, tail, "", ""
-    mid2 = ""
+    mid2, prompt_opened = "", False
     h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
     if h2:
         a1 = locate(h2, FUN_FIRST, VALUE_X)
@@ -389,6 +389,7 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
                 # the generation prompt opens the first call (Functionary v3.2's ">>>")
                 _, sep, opener = _split_between(context + head, between, tail, h1)
                 head = opener
+                prompt_opened = True
             section_start = head[: len(head) - len(opener)]
             section_end = tail[len(closer) :]
             found.evidence["call_separator"] = sep
@@ -398,8 +399,17 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         call_start, name_prefix = opener.split(ID_FIRST, 1)
     else:
         call_start, name_prefix = _split_last_segment(opener)
+        if prompt_opened:
+            call_start, name_prefix = _split_at_prompt(opener, found.evidence.get("generation_prompt", ""), call_start, name_prefix)
     name_suffix, id_prefix, args_start, header_skip = mid, "", "", 0
-    if ID_FIRST in mid:
+    if FUN_FIRST in mid:
+        # the name again further on (Muse's "to=NAME<|message|>…<invoke name=NAME>"): skip to after it
+        before, after = mid.split(FUN_FIRST, 1)
+        name_suffix, _ = _split_first_segment(before)
+        args_start = after
+        header_skip = len(before) - len(name_suffix) + _MAX_NAME + len(after)
+        found.evidence["name_repeated"] = before + "{name}" + after
+    elif ID_FIRST in mid:
         before, after = mid.split(ID_FIRST, 1)
         name_suffix, id_prefix = _split_last_segment(before)
         args_start = after
@@ -456,6 +466,20 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         id_first=id_first,
         **arg_fields,
     )
+
+
+_MAX_NAME = 64  # the longest function name a header skip allows for
+
+
+def _split_at_prompt(opener: str, prompt: str, call_start: str, name_prefix: str) -> tuple[str, str]:
+    """Where the generation prompt writes the start of the first call's opener
+    (Muse's prompt ends in "<|start|>assistant", a call in " to=NAME"), the opener
+    splits there: the prompt's part is the call start, the rest the name prefix."""
+    text, gen = opener.lstrip(_WS), prompt.strip()
+    for k in range(len(gen), 0, -1):
+        if text.startswith(gen[-k:]) and text[k:].strip():
+            return gen[-k:], text[k:]
+    return call_start, name_prefix
 
 
 def _claim_terminator(section_end: str, call_end: str, after: str) -> str:
@@ -668,6 +692,10 @@ def _last_marker(text: str) -> str:
         return word
     if len(segs) >= 3 and _is_word(segs[-2]) and is_marker(segs[-3]):
         return "".join(segs[-3:])
+    if len(segs) >= 2 and not is_marker(segs[-2]) and segs[-2].split() and not segs[-2][-1:].isspace():
+        word = segs[-2].split()[-1]  # a header word glued to the tag (Muse's "to=self<|message|>")
+        if "=" in word:
+            return word + segs[-1]
     return segs[-1]
 
 

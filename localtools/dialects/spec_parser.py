@@ -173,6 +173,14 @@ class SpecParser:
             # v3.2 ends in ">>>", v2 in "<|recipient|>"): start at the name
             self._begin_call(0, 0)
             self.state = self._st_name_after_prefix
+        elif (
+            s.shape != "json" and s.call_start.strip() and s.name_prefix.strip() and not s.section_start
+            and prompt_tail.rstrip().endswith(s.call_start.strip())
+        ):
+            # the prompt wrote the call start, the output goes on with the name prefix
+            # (Muse: "<|start|>assistant" then " to=NAME"); anything else rolls back to text
+            self._begin_call(0, 0)
+            self.state = self._st_call_head
 
     # ======================================================================
     # public API
