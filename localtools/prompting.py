@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from localtools.dialects.base import Dialect
@@ -33,6 +33,7 @@ class TemplateCaps:
     renders_tool_results: bool
     supports_system: bool
     renders_parallel_calls: bool = True
+    string_arguments: bool = False  # prints call arguments as given: a mapping would come out as a Python repr
 
 
 _CAPS_CACHE: dict[tuple[str, str], TemplateCaps] = {}
@@ -103,8 +104,24 @@ def probe_template(template: Any, extra: dict[str, Any] | None = None) -> Templa
             add_generation_prompt=True,
         ),
     )
+    if caps.renders_tool_calls:
+        caps = replace(caps, string_arguments=_wants_string_arguments(template, extra, user, call, tools))
     _CAPS_CACHE[key] = caps
     return caps
+
+
+def _wants_string_arguments(
+    template: Any, extra: dict[str, Any], user: dict[str, Any], call: dict[str, Any], tools: list[dict[str, Any]]
+) -> bool:
+    """A template that writes `{{ arguments }}` shows a mapping as `{'a': 'x'}`
+    (vLLM's Phi-4-mini and InternLM2 examples): it wants the JSON string."""
+    as_text = dict(call, tool_calls=[dict(tc, function=dict(tc["function"], arguments=json.dumps(tc["function"]["arguments"])))
+                                     for tc in call["tool_calls"]])
+    repr_of_mapping = f"'a': '{_PROBE_ARG1}'"
+    json_text = f'"a": "{_PROBE_ARG1}"'
+    return _renders(template, repr_of_mapping, extra, messages=[user, call], tools=tools, add_generation_prompt=False) and (
+        _renders(template, json_text, extra, messages=[user, as_text], tools=tools, add_generation_prompt=False)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -323,6 +340,8 @@ def build_prompt(
             msgs = _inject_system(msgs, text, caps.supports_system)
     if not caps.renders_tool_calls and any(m.get("tool_calls") for m in msgs):
         msgs = _calls_as_text(msgs, dialect)
+    elif caps.string_arguments:
+        msgs = _arguments_as_json_text(msgs)
     elif not caps.renders_parallel_calls and any(len(m.get("tool_calls") or []) > 1 for m in msgs):
         msgs = _one_call_per_turn(msgs)
     if not caps.renders_tool_results and any(m.get("role") == "tool" for m in msgs):
@@ -332,6 +351,21 @@ def build_prompt(
     pass_tools = tools if (tools and tool_prompt is None and (caps.renders_tools or not injected)) else None
     kwargs = {**extra, **(template_kwargs or {})}
     return _render_leniently(template, msgs, pass_tools, kwargs)
+
+
+def _arguments_as_json_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for msg in messages:
+        if msg.get("tool_calls"):
+            calls = []
+            for call in msg["tool_calls"]:
+                fn = dict(call.get("function") or {})
+                if not isinstance(fn.get("arguments"), str):
+                    fn["arguments"] = json.dumps(fn.get("arguments"), ensure_ascii=False)
+                calls.append(dict(call, function=fn))
+            msg = dict(msg, tool_calls=calls)
+        out.append(msg)
+    return out
 
 
 def _render_leniently(

@@ -109,3 +109,40 @@ def test_zz_report_counts() -> None:
           f"{len(fragments)} render no messages at all (not chat templates): {fragments}; "
           f"{len(dropping)} drop every assistant turn: {dropping}")
     assert ok >= 158, "fewer corpus templates render the round trip than before"
+
+
+STRING_ARGUMENT_TEMPLATES = [
+    "functionary-repo/qwen2.5.jinja",
+    "vllm-examples/tool_chat_template_internlm2_tool.jinja",
+    "vllm-examples/tool_chat_template_phi4_mini.jinja",
+]
+
+
+@pytest.mark.parametrize("name", STRING_ARGUMENT_TEMPLATES)
+def test_template_printing_arguments_as_given_gets_json_text(name: str) -> None:
+    """`{{ call.arguments }}` shows a mapping as a Python repr; the model must see
+    the JSON its own calls are written in."""
+    source = (SHARED_TEMPLATES / name).read_text()
+    template = ChatTemplate(source, name=name)
+    assert probe_template(template).string_arguments
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}}]},
+        {"role": "tool", "tool_call_id": "call00001", "content": "18C"},
+    ]
+    prompt = build_prompt(template, get_dialect(detect(source).dialect), messages, TOOLS)
+    assert '"city": "Paris", "unit": "c"' in prompt
+    assert "'city': 'Paris'" not in prompt
+
+
+def test_templates_that_read_a_mapping_keep_getting_one() -> None:
+    counted = [p for p in corpus_templates() if _string_arguments(p)]
+    assert sorted(str(p.relative_to(SHARED_TEMPLATES)) for p in counted) == STRING_ARGUMENT_TEMPLATES
+
+
+def _string_arguments(path: Path) -> bool:
+    try:
+        return probe_template(ChatTemplate(path.read_text(), name=path.name)).string_arguments
+    except TemplateError:
+        return False
