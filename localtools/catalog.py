@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import localtools
+from localtools.resources import PROJECT_ROOT, bundled
 
 try:  # Python 3.11+
     import tomllib
@@ -20,8 +20,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the `tomli` 
     import tomli as tomllib  # type: ignore[no-redef]
 
 DEFAULT_MODEL = "smollm2-135m"
-PROJECT_ROOT = Path(localtools.__file__).resolve().parent.parent
-BUNDLED_CATALOG = PROJECT_ROOT / "models.toml"
+BUNDLED_CATALOG = bundled("models.toml")
 
 # Canonical dialect names (DESIGN.md and the corpus brief). A user entry may name another
 # dialect (a declarative one, say); the bundled catalog sticks to these.
@@ -145,7 +144,7 @@ def _template_path(value: Any, base: Path, name: str, source: Path) -> Path:
     if candidate.is_absolute():
         return candidate
     local = base / candidate
-    return local if local.exists() else PROJECT_ROOT / candidate
+    return local if local.exists() else bundled(str(candidate))
 
 
 def _entry(name: str, table: dict[str, Any]) -> CatalogEntry:

@@ -15,10 +15,11 @@ from typing import Any
 from localtools.default_model import HOW_TO_GET, default_model_path
 from localtools.dialects import Detection, Dialect
 from localtools.dialects.resolve import resolve_dialect
+from localtools.resources import bundled
 
 log = logging.getLogger("localtools.runtime")
 
-CHAT_FORMATS = Path(__file__).resolve().parent.parent / "chat_formats"
+CHAT_FORMATS = bundled("chat_formats")
 FALLBACK_TEMPLATE = CHAT_FORMATS / "chatml.jinja"
 DEFAULT_N_CTX = 4096
 
