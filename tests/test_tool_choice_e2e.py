@@ -312,6 +312,26 @@ def test_server_required_call_validates(client: OpenAI, name: str) -> None:
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("parameters", [{"type": "object", "properties": {}}, {}])
+def test_server_parameterless_call_has_exactly_empty_braces(client: OpenAI, parameters: dict[str, Any]) -> None:
+    """OpenAI writes a call without arguments as "{}"; so must we, byte for byte."""
+    clock = {"type": "function", "function": {"name": "get_clock", "description": "The time now", "parameters": parameters}}
+    for seed, stream in enumerate((False, True, False, True, False, True)):
+        resp = client.chat.completions.create(  # hot sampling: whitespace inside the braces would show
+            model="smollm2", tools=[clock], tool_choice="required", parallel_tool_calls=False, temperature=2.0,
+            seed=seed, max_tokens=40, messages=[{"role": "user", "content": "What time is it?"}], stream=stream,
+        )
+        if stream:
+            args = "".join(
+                tc.function.arguments or ""
+                for chunk in resp if chunk.choices
+                for tc in (chunk.choices[0].delta.tool_calls or [])
+            )
+        else:
+            args = resp.choices[0].message.tool_calls[0].function.arguments
+        assert args == "{}", (stream, args)
+
+
 def test_server_required_with_parallel_calls_all_validate(client: OpenAI) -> None:
     offered = ["get_weather", "toggle", "set_mode"]
     resp = server_chat(client, offered, tool_choice="required", max_tokens=160,

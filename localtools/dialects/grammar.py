@@ -113,7 +113,10 @@ def build_grammar(
         elif spec.shape == "python":
             body = _python_body(i, name, params, schemas, rules)
         else:
-            schemas[f"args-{i}"] = params
+            if _takes_no_arguments(params):
+                rules.append(f'args-{i} ::= "{{}}"')  # exactly "{}", as OpenAI writes it, not "{ }"
+            else:
+                schemas[f"args-{i}"] = params
             body = _call_body(spec, name, f"args-{i}", opened_by_prompt=False)
         rules.append(f"{rule} ::= {body}")
         alternatives.append(rule)
@@ -187,6 +190,16 @@ def _call_body(spec: DialectSpec, name: str, args_rule: str, opened_by_prompt: b
         _lit(opener + name + spec.name_suffix + spec.args_start),
         args_rule,
         _lit(spec.args_end + spec.call_end),
+    )
+
+
+def _takes_no_arguments(params: dict[str, Any]) -> bool:
+    """No properties and no others allowed beyond them (or none said): the only call is `{}`."""
+    return (
+        params.get("type", "object") == "object"
+        and not params.get("properties")
+        and params.get("additionalProperties") in (None, False)
+        and not any(k in params for k in ("patternProperties", "anyOf", "oneOf", "allOf", "$ref"))
     )
 
 
