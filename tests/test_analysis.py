@@ -221,15 +221,22 @@ def test_analysed_spec_parses_recorded_outputs(template: str, dialect: str, pref
     if analysis.spec.reasoning is None:  # a template without reasoning: its model writes none
         cases = [c for c in cases if "reasoning" not in c["tags"] and not c["expected"]["reasoning"]]
     for case in cases:
-        tools = [OUTPUT_TOOLS[name] for name in case["tools"]]
-        parser = SpecDialect(analysis.spec).parser(tools, prompt_tail=case["prompt_tail"], stream=False)
-        parsed = parse_all(parser, case["text"])
         expected = case["expected"]
-        assert [(c.name, c.arguments) for c in parsed.tool_calls] == [
-            (c["name"], c["arguments"]) for c in expected["tool_calls"]
-        ], case["id"]
-        assert (parsed.content or "").strip() == (expected["content"] or "").strip(), case["id"]
-        assert (parsed.reasoning or "").strip() == (expected["reasoning"] or "").strip(), case["id"]
+        _assert_parses(
+            analysis, case["id"], case["prompt_tail"], case["text"], [OUTPUT_TOOLS[name] for name in case["tools"]],
+            [(c["name"], c["arguments"]) for c in expected["tool_calls"]], expected["content"], expected["reasoning"],
+        )
+
+
+def _assert_parses(
+    analysis: TemplateAnalysis, case_id: str, tail: str, text: str, tools: list[dict[str, Any]],
+    calls: list[tuple[str, Any]], content: str | None, reasoning: str | None,
+) -> None:
+    parser = SpecDialect(analysis.spec).parser(tools, prompt_tail=tail, stream=False)  # type: ignore[arg-type]
+    parsed = parse_all(parser, text)
+    assert [(c.name, c.arguments) for c in parsed.tool_calls] == calls, case_id
+    assert (parsed.content or "").strip() == (content or "").strip(), case_id
+    assert (parsed.reasoning or "").strip() == (reasoning or "").strip(), case_id
 
 
 # the real-format outputs of the model families' tests, under the spec analysed
@@ -263,11 +270,7 @@ def test_analysed_spec_parses_family_outputs(dialect: str, template: str, ids: t
     assert cases
     tools = all_tools()
     for _, case_id, tail, text, names, calls, content, reasoning in cases:
-        parser = SpecDialect(analysis.spec).parser([tools[n] for n in names], prompt_tail=tail, stream=False)
-        parsed = parse_all(parser, text)
-        assert [(c.name, c.arguments) for c in parsed.tool_calls] == calls, case_id
-        assert (parsed.content or "").strip() == (content or "").strip(), case_id
-        assert (parsed.reasoning or "").strip() == (reasoning or "").strip(), case_id
+        _assert_parses(analysis, case_id, tail, text, [tools[n] for n in names], calls, content, reasoning)
 
 
 @pytest.mark.parametrize(
@@ -471,20 +474,14 @@ def test_analysed_grammar_makes_calls_its_parser_reads(engine: Any, template: st
     writes parses back into calls that match the schema (grammar and parser agree)."""
     import jsonschema
 
-    from localtools.engine import GrammarSpec, SamplingParams
+    from tests.e2e_dialects import constrained_text
 
     spec = analyze_template((SHARED_TEMPLATES / template).read_text()).spec
     assert spec is not None
     dialect = SpecDialect(spec)
     tools = [FORECAST]
-    plan = dialect.grammar(tools, "required", False, "")  # one call: a second could be cut by max_tokens
-    assert plan is not None and not plan.lazy
-    prompt = (
-        f"<|im_start|>system\n{dialect.tool_system_prompt(tools)}<|im_end|>\n"
-        "<|im_start|>user\nForecast for Oslo for 3 days?<|im_end|>\n<|im_start|>assistant\n"
-    )
-    params = SamplingParams(max_tokens=200, temperature=0.7, seed=5, grammar=GrammarSpec(plan.gbnf, plan.lazy, plan.triggers))
-    text = "".join(engine.generate(prompt, params))
+    # one call: a second could be cut by max_tokens
+    text = constrained_text(engine, dialect, tools, "Forecast for Oslo for 3 days?", False, 200, 5)
     parsed = parse_all(dialect.parser(tools, stream=False), text)
     assert parsed.tool_calls, text
     for call in parsed.tool_calls:

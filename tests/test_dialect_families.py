@@ -326,18 +326,10 @@ def engine(model_path):
 def test_grammar_constrained_output_parses_as_calls(engine, name: str) -> None:
     """tool_choice=required: whatever the tiny model writes under the dialect's
     grammar must parse back into calls to offered tools (grammar and parser agree)."""
-    from localtools.engine import GrammarSpec, SamplingParams
+    from tests.e2e_dialects import constrained_text
 
-    dialect = get_dialect(name)
     tools = [all_tools()[W], all_tools()[D]]
-    plan = dialect.grammar(tools, "required", True, "")
-    assert plan is not None and not plan.lazy
-    prompt = (
-        f"<|im_start|>system\n{dialect.tool_system_prompt(tools)}<|im_end|>\n"
-        "<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n<|im_start|>assistant\n"
-    )
-    params = SamplingParams(max_tokens=80, temperature=0.7, seed=3, grammar=GrammarSpec(plan.gbnf, plan.lazy, plan.triggers))
-    text = "".join(engine.generate(prompt, params))
+    text = constrained_text(engine, get_dialect(name), tools, "What is the weather in Paris?", True, 80, 3)
     msg = _parse(name, {"prompt_tail": "", "tools": [W, D]}, [text], stream=False)
     assert msg.tool_calls, text
     for call in msg.tool_calls:
