@@ -333,6 +333,18 @@ def test_muse_recipient_headers_no_module_knows(template: str, stream: bool) -> 
         assert [(c.name, c.arguments) for c in message.tool_calls] == calls
 
 
+def test_a_description_that_misreads_its_own_template_is_not_served() -> None:
+    """vLLM's ToolACE example writes `"%sr" | format(v)` (meant: %r), a stray "r"
+    after every value: no description parses that back, so analysis offers none
+    and the fallback serves the template."""
+    analysis = analyze_template((SHARED_TEMPLATES / "vllm-examples/tool_chat_template_toolace.jinja").read_text())
+    assert analysis.caps["renders_tool_calls"]
+    assert analysis.spec is None
+    assert any("does not parse the template's own rendering" in note for note in analysis.notes)
+    fixed = analyze_template((SHARED_TEMPLATES / "vllm-examples/templates/tool_chat_template_toolace.jinja").read_text())
+    assert fixed.spec is not None and fixed.spec.shape == "python"  # the same template with "%s"
+
+
 def test_kimi_k3_reasoning_element_is_found() -> None:
     spec = analyze_template((SHARED_TEMPLATES / "Kimi-K3.jinja").read_text()).spec
     assert spec is not None and spec.reasoning is not None

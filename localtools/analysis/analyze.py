@@ -9,6 +9,7 @@ differences (see derive.py). The result is a `DialectSpec`, from which
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +24,20 @@ from localtools.analysis.derive import (
     derive_tag,
     generation_prompt,
 )
-from localtools.analysis.probe import ASSISTANT_MSG, assistant, probe_capabilities, user
+from localtools.analysis.diff import diff_split
+from localtools.analysis.probe import (
+    ARG_FIRST,
+    ASSISTANT_MSG,
+    FUN_FIRST,
+    FUN_SECOND,
+    ID_SECOND,
+    VALUE_Y,
+    assistant,
+    call,
+    probe_capabilities,
+    probe_tools,
+    user,
+)
 from localtools.analysis.render import Renderer, make_renderer
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
 
@@ -80,7 +94,40 @@ def _analyze(source: str) -> TemplateAnalysis:
         for role, value in spec.to_dict().items():
             if isinstance(value, str) and role not in ("name", "shape"):
                 found.evidence[role] = value
+        if not _parses_own_calls(render, spec, caps, prompt, eot):
+            found.notes.append("the derived description does not parse the template's own rendering of calls")
+            spec = None
     return TemplateAnalysis(spec, caps, prompt, found.evidence, found.notes)
+
+
+def _parses_own_calls(render: Renderer, spec: DialectSpec, caps: dict[str, bool], prompt: str, eot: str) -> bool:
+    """The self-check: what the template writes for an assistant turn with calls,
+    after the generation prompt, parses back to those calls. A description that
+    fails it would serve a model wrong, so the fallback serves it instead."""
+    from localtools.dialects import parse_all
+    from localtools.dialects.specdialect import SpecDialect
+
+    string_args = not caps["object_arguments"]
+    calls = [call(FUN_FIRST, string_args=string_args)]
+    if caps["parallel_calls"]:
+        calls.append(call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND, string_args))
+    tools = probe_tools()
+    full = render([user(), assistant("", calls)], tools) or render([user(), assistant(None, calls)], tools)
+    start = render([user()], tools, add_generation_prompt=True)
+    if not full or start is None:
+        return True  # nothing to check against: keep what the renders showed
+    if full.startswith(start):
+        turn = full[len(start) :]
+    else:  # the last turn renders differently from a prompt (an added empty reasoning block)
+        turn = diff_split(render([user()], tools) or "", full).right
+        if prompt.strip() and turn.lstrip().startswith(prompt.strip()):
+            turn = turn.lstrip()[len(prompt.strip()) :]
+    if eot.strip() and eot.strip() in turn:
+        turn = turn[: turn.rfind(eot.strip())]
+    parsed = parse_all(SpecDialect(spec).parser(tools, prompt_tail=prompt, stream=False), turn)
+    expected = [(c["function"]["name"], json.loads(c["function"]["arguments"]) if string_args else c["function"]["arguments"])
+                for c in calls]
+    return [(c.name, c.arguments) for c in parsed.tool_calls] == expected
 
 
 def _derive_spec(render: Renderer, caps: dict[str, bool], found: Findings) -> DialectSpec | None:
