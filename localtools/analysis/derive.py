@@ -403,12 +403,9 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
             call_start, name_prefix = _split_at_prompt(opener, found.evidence.get("generation_prompt", ""), call_start, name_prefix)
     name_suffix, id_prefix, args_start, header_skip = mid, "", "", 0
     if FUN_FIRST in mid:
-        # the name again further on (Muse's "to=NAME<|message|>…<invoke name=NAME>"): skip to after it
-        before, after = mid.split(FUN_FIRST, 1)
-        name_suffix, _ = _split_first_segment(before)
-        args_start = after
-        header_skip = len(before) - len(name_suffix) + _MAX_NAME + len(after)
-        found.evidence["name_repeated"] = before + "{name}" + after
+        # the name again further on (Muse's "to=NAME<|message|>…<invoke name=NAME>")
+        name_suffix = mid.replace(FUN_FIRST, "{name}")
+        found.evidence["name_repeated"] = name_suffix
     elif ID_FIRST in mid:
         before, after = mid.split(ID_FIRST, 1)
         name_suffix, id_prefix = _split_last_segment(before)
@@ -468,9 +465,6 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
     )
 
 
-_MAX_NAME = 64  # the longest function name a header skip allows for
-
-
 def _split_at_prompt(opener: str, prompt: str, call_start: str, name_prefix: str) -> tuple[str, str]:
     """Where the generation prompt writes the start of the first call's opener
     (Muse's prompt ends in "<|start|>assistant", a call in " to=NAME"), the opener
@@ -498,6 +492,8 @@ def _content_name(baseline: str, name_prefix: str, name_suffix: str) -> str:
     if ASSISTANT_MSG not in baseline or not name_prefix.strip():
         return ""
     before = baseline.split(ASSISTANT_MSG, 1)[0]
+    if "{name}" in name_suffix:  # a call header repeating the name: text has only its first tag
+        name_suffix = _split_first_segment(name_suffix)[0]
     if name_suffix and before.endswith(name_suffix):
         before = before[: len(before) - len(name_suffix)]
     k = before.rfind(name_prefix.strip())

@@ -187,7 +187,7 @@ def _call_body(spec: DialectSpec, name: str, args_rule: str, opened_by_prompt: b
         return _seq(_lit(spec.call_start), inner, _lit(spec.call_end))
     opener = "" if opened_by_prompt else spec.call_start + spec.name_prefix
     return _seq(
-        _lit(opener + name + spec.name_suffix + spec.args_start),
+        _lit(opener + name + spec.name_suffix.replace("{name}", name) + spec.args_start),
         args_rule,
         _lit(spec.args_end + spec.call_end),
     )
@@ -251,7 +251,7 @@ def _tagged_body(
         parts.append(f"( {piece} )" if key in required else f"( {piece} )?")
     if not any(r.startswith("tagged-text ::=") for r in rules):
         rules.append(f"tagged-text ::= {_tagged_char(spec)}*")
-    head = spec.call_start + spec.name_prefix + name + spec.name_suffix + spec.args_start
+    head = spec.call_start + spec.name_prefix + name + spec.name_suffix.replace("{name}", name) + spec.args_start
     return _seq(_lit(head), *parts, _lit(spec.call_end))
 
 

@@ -57,7 +57,7 @@ class DialectSpec:
 
     # -- tag shapes ------------------------------------------------------------------
     name_prefix: str = ""  # before the function name, e.g. "<function="
-    name_suffix: str = ""  # after it, e.g. ">"
+    name_suffix: str = ""  # after it, e.g. ">"; "{name}" in it repeats the name (Muse '<|message|><invoke name="{name}">')
     id_prefix: str = ""  # e.g. "[CALL_ID]" (after the name)
     id_first: bool = False  # the call id comes right after call_start, before name_prefix (Solar Open)
     args_start: str = ""  # before the arguments, e.g. "[ARGS]" or "```json\n"

@@ -1052,7 +1052,14 @@ class SpecParser:
         spec = self.spec
         q = end
         if spec.name_suffix.strip():
-            ok, q = self._match_at(end, _tokens(spec.name_suffix))
+            suffix = spec.name_suffix
+            if "{name}" in suffix:
+                # the header repeats the name (Muse's <invoke name="NAME">); text to the
+                # content name ends its header at the first tag ("to=user<|message|>")
+                head = suffix.split("{name}")[0]
+                cut = head.find(">") + 1
+                suffix = head[: cut or len(head)] if name == spec.content_name else suffix.replace("{name}", name)
+            ok, q = self._match_at(end, _tokens(suffix))
             if ok == PARTIAL:
                 return False
             if ok == NOMATCH:

@@ -78,7 +78,7 @@ def render_call(spec: DialectSpec, call: dict[str, Any]) -> str:
     elif spec.shape == "tag_json":
         call_id = f"{spec.id_prefix}{call.get('id', '')}" if spec.id_prefix and call.get("id") else ""
         body = (
-            f"{spec.name_prefix}{name}{spec.name_suffix}{call_id}"
+            f"{spec.name_prefix}{name}{spec.name_suffix.replace('{name}', name)}{call_id}"
             f"{spec.args_start}{json.dumps(args, ensure_ascii=False)}{spec.args_end}"
         )
     else:
@@ -89,7 +89,7 @@ def render_call(spec: DialectSpec, call: dict[str, Any]) -> str:
                 f"{spec.arg_name_prefix}{key}{spec.arg_name_suffix}{spec.arg_value_prefix}{text}"
                 + spec.arg_value_suffix.replace("{key}", key)
             )
-        body = f"{spec.name_prefix}{name}{spec.name_suffix}{spec.args_start}{''.join(pieces)}"
+        body = f"{spec.name_prefix}{name}{spec.name_suffix.replace('{name}', name)}{spec.args_start}{''.join(pieces)}"
     return f"{spec.call_start}{body}{spec.call_end}"
 
 
