@@ -13,17 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from localtools.analysis.derive import (
-    CallRenders,
-    Findings,
-    classify,
-    derive_content_wrapper,
-    derive_json,
-    derive_python,
-    derive_reasoning,
-    derive_tag,
-    generation_prompt,
-)
+from localtools.analysis.derive import CallRenders, Findings, classify, derive_json, derive_python, derive_tag
 from localtools.analysis.diff import diff_split
 from localtools.analysis.probe import (
     ARG_FIRST,
@@ -39,6 +29,7 @@ from localtools.analysis.probe import (
     user,
 )
 from localtools.analysis.render import Renderer, make_renderer
+from localtools.analysis.turn_markers import derive_content_wrapper, derive_reasoning, generation_prompt
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
 
 _CAPS = ("reads_tools", "renders_tool_calls", "parallel_calls", "object_arguments", "system_role", "reasoning")
