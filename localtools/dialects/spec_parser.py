@@ -1568,12 +1568,12 @@ def _json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def _nested_elements(raw: str, spec: DialectSpec) -> dict[str, Any] | None:
+def _nested_elements(raw: str, spec: DialectSpec, depth: int = 0) -> dict[str, Any] | None:
     """An object written as child elements named after its keys (MiniMax-M3's
     template: `<when><date>…</date><time>…</time></when>`), or None."""
     opener, name_end = spec.arg_name_prefix.strip(), spec.arg_name_suffix.strip()
     text = raw.strip()
-    if not opener or not name_end or not text.startswith(opener):
+    if depth > 32 or not opener or not name_end or not text.startswith(opener):
         return None
     out: dict[str, Any] = {}
     pos = 0
@@ -1589,7 +1589,7 @@ def _nested_elements(raw: str, spec: DialectSpec) -> dict[str, Any] | None:
         if not key or v < 0:
             return None
         value = text[k + len(name_end) : v]
-        inner = _nested_elements(value, spec)
+        inner = _nested_elements(value, spec, depth + 1)
         out[key] = inner if inner else json.loads(_typed_value(value, None))
         pos = v + len(close)
         while pos < len(text) and text[pos] in " \t\r\n":
