@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from localtools.analysis import TemplateAnalysis, analyze_template
+from localtools.analysis.analyze import assistant_turn_text
 from localtools.analysis.diff import diff_split, segmentize_markers
 from localtools.analysis.render import make_renderer
 from localtools.dialects import detect, parse_all
@@ -96,20 +97,8 @@ def assistant_turn(source: str, analysis: TemplateAnalysis, n_calls: int) -> str
                 break
         if full is not None:
             break
-    prompt = render(history, tools, add_generation_prompt=True)
-    if full is None or prompt is None:
-        return None
-    if full.startswith(prompt):
-        turn = full[len(prompt) :]
-    else:  # the last turn renders differently from a prompt (e.g. an added <think></think>)
-        turn = diff_split(render(history, tools, add_generation_prompt=False) or "", full).right
-        gen = analysis.generation_prompt.strip()
-        if gen and turn.lstrip().startswith(gen):
-            turn = turn.lstrip()[len(gen) :]
-    eot = analysis.evidence.get("end_of_turn", "").strip()
-    if eot and eot in turn:
-        turn = turn[: turn.rfind(eot)]
-    return turn
+    end = analysis.evidence.get("end_of_turn", "")
+    return assistant_turn_text(render, history, full, tools, analysis.generation_prompt, end)
 
 
 def round_trips(path: Path) -> bool | None:

@@ -104,21 +104,37 @@ def _parses_own_calls(render: Renderer, spec: DialectSpec, caps: dict[str, bool]
         calls.append(call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND, string_args))
     tools = probe_tools()
     full = render([user(), assistant("", calls)], tools) or render([user(), assistant(None, calls)], tools)
-    start = render([user()], tools, add_generation_prompt=True)
-    if not full or start is None:
+    turn = assistant_turn_text(render, [user()], full, tools, prompt, eot)
+    if turn is None:
         return True  # nothing to check against: keep what the renders showed
-    if full.startswith(start):
-        turn = full[len(start) :]
-    else:  # the last turn renders differently from a prompt (an added empty reasoning block)
-        turn = diff_split(render([user()], tools) or "", full).right
-        if prompt.strip() and turn.lstrip().startswith(prompt.strip()):
-            turn = turn.lstrip()[len(prompt.strip()) :]
-    if eot.strip() and eot.strip() in turn:
-        turn = turn[: turn.rfind(eot.strip())]
     parsed = parse_all(SpecDialect(spec).parser(tools, prompt_tail=prompt, stream=False), turn)
     expected = [(c["function"]["name"], json.loads(c["function"]["arguments"]) if string_args else c["function"]["arguments"])
                 for c in calls]
     return [(c.name, c.arguments) for c in parsed.tool_calls] == expected
+
+
+def assistant_turn_text(
+    render: Renderer,
+    history: list[dict[str, Any]],
+    full: str | None,
+    tools: list[dict[str, Any]] | None,
+    generation_prompt: str,
+    end_of_turn: str,
+) -> str | None:
+    """The assistant turn in `full` (history + that turn, rendered): after the
+    generation prompt, before the end-of-turn marker — what a model writes."""
+    start = render(history, tools, add_generation_prompt=True)
+    if full is None or start is None:
+        return None
+    if full.startswith(start):
+        turn = full[len(start) :]
+    else:  # the last turn renders differently from a prompt (an added empty reasoning block)
+        turn = diff_split(render(history, tools) or "", full).right
+        gen = generation_prompt.strip()
+        if gen and turn.lstrip().startswith(gen):
+            turn = turn.lstrip()[len(gen) :]
+    eot = end_of_turn.strip()
+    return turn[: turn.rfind(eot)] if eot and eot in turn else turn
 
 
 def _derive_spec(render: Renderer, caps: dict[str, bool], found: Findings) -> DialectSpec | None:
