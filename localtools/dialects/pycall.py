@@ -109,7 +109,7 @@ def parse_loose_python_calls(
     names = "|".join(re.escape(n) for n in sorted(tools, key=len, reverse=True))
     if not names:
         return None
-    starts = [m for m in re.finditer(rf"(?:^|(?<=[\s,]))({names})\(", body)]
+    starts = list(re.finditer(rf"(?:^|(?<=[\s,]))({names})\(", body))
     if not starts or starts[0].start() != 0:
         return None
     calls = []
