@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the `tomli` 
 DEFAULT_MODEL = "smollm2-135m"
 BUNDLED_CATALOG = bundled("models.toml")
 
-# Canonical dialect names (DESIGN.md and the corpus brief). A user entry may name another
+# Canonical dialect names (docs/ARCHITECTURE.md, "Dialects"). A user entry may name another
 # dialect (a declarative one, say); the bundled catalog sticks to these.
 CANONICAL_DIALECTS = frozenset(
     {

@@ -120,29 +120,30 @@ def round_trips(path: Path) -> bool | None:
 
 
 TEMPLATES = corpus_templates()
-_RESULTS: dict[str, bool | None] = {}
 
-# Reached on the corpus of 164 templates; the count may grow, never shrink.
+# Reached on the corpus of 164 templates (115 of them render tool calls); the count may
+# grow, never shrink: every template that renders calls must round-trip, except these.
 MIN_ROUND_TRIPS = 114
+TEMPLATE_BUGS = {
+    # '"%sr" | format(v)' (meant as %r) writes a stray 'r' after every value
+    "vllm-examples/tool_chat_template_toolace.jinja": "the template writes a stray 'r' after every value",
+}
 
 
 def _rel(path: Path) -> str:
     return str(path.relative_to(SHARED_TEMPLATES))
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=[_rel(p) for p in TEMPLATES])
+def _corpus_case(path: Path) -> Any:
+    bug = TEMPLATE_BUGS.get(_rel(path))
+    marks = [pytest.mark.xfail(reason=bug, strict=True)] if bug else []
+    return pytest.param(path, id=_rel(path), marks=marks)
+
+
+@pytest.mark.parametrize("path", [_corpus_case(p) for p in TEMPLATES])
 def test_corpus_template_analysis(path: Path) -> None:
-    _RESULTS[_rel(path)] = round_trips(path)
-
-
-def test_zz_round_trip_count() -> None:
-    if len(_RESULTS) < len(TEMPLATES) or not TEMPLATES:
-        pytest.skip("needs the whole corpus run")
-    rendering = [k for k, v in _RESULTS.items() if v is not None]
-    ok = [k for k, v in _RESULTS.items() if v]
-    failed = sorted(k for k, v in _RESULTS.items() if v is False)
-    print(f"\n{len(ok)}/{len(rendering)} templates that render tool calls round-trip; failing: {failed}")
-    assert len(ok) >= MIN_ROUND_TRIPS
+    """A template that renders tool calls is read back by its analysed description."""
+    assert round_trips(path) is not False, "the analysed description does not parse this template's own calls"
 
 
 def test_whole_corpus_analysis_is_quick_and_cached() -> None:

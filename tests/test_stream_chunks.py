@@ -137,7 +137,7 @@ def markers_of(dialect_name: str) -> set[str]:
 
 
 def check_chunk_rules(chunks: list[dict[str, Any]], dialect_name: str) -> None:
-    """OpenAI's streaming rules (see DESIGN.md, 'OpenAI wire format')."""
+    """OpenAI's streaming rules (docs/ARCHITECTURE.md, 'OpenAI wire format')."""
     first = chunks[0]["choices"][0]
     assert first["delta"].get("role") == "assistant" and first["finish_reason"] is None
     assert len({c["id"] for c in chunks}) == 1

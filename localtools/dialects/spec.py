@@ -1,6 +1,6 @@
 """Declarative description of a tool-call dialect.
 
-Most model families write calls in one of three shapes (see DESIGN.md):
+Most model families write calls in one of three shapes (see docs/ARCHITECTURE.md):
 
 * ``json``     — the call is a JSON object with a name key and an arguments
                  key (Hermes ``<tool_call>{…}</tool_call>``, Mistral
