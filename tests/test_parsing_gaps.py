@@ -48,6 +48,13 @@ NO_LIST: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any]]], str | 
     ("llama3-wolfram-alpha", "llama3", LLAMA_TAIL,
      '<|python_tag|>wolfram_alpha.call(query="solve x^3 - 4x^2 + 6x - 24 = 0")',
      [("wolfram_alpha", {"query": "solve x^3 - 4x^2 + 6x - 24 = 0"})], None),
+    # Functionary v2 with neither a tool list nor a prompt tail: the text starts at the
+    # recipient that the generation prompt "<|from|>assistant\n<|recipient|>" opened
+    ("fv2-parallel", "functionary-v2", "",
+     'get_weather\n<|content|>{"city": "Paris"}\n<|from|>assistant\n<|recipient|>get_current_date\n<|content|>{}',
+     [("get_weather", {"city": "Paris"}), ("get_current_date", {})], None),
+    ("fv2-all-is-content", "functionary-v2", "", "all\n<|content|>Hello! How can I help you today?",
+     [], "Hello! How can I help you today?"),
     ("llama3-code-interpreter", "llama3", LLAMA_TAIL,
      "<|python_tag|>import math\nprint(math.sqrt(2))",
      [("python", {"code": "import math\nprint(math.sqrt(2))"})], None),
