@@ -27,17 +27,17 @@ LLAMA_TAIL = "<|start_header_id|>assistant<|end_header_id|>\n\n"
 # (id, dialect, prompt_tail, text, expected calls, expected content)
 NO_LIST: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any]]], str | None]] = [
     ("kimi-single", "kimi-k2", KIMI_TAIL,
-     "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
-     '{"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|>',
+     ("<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
+     '{"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|>'),
      [("get_weather", {"city": "Paris"})], None),
     ("kimi-content-parallel", "kimi-k2", KIMI_TAIL,
-     "Let me check both.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
+     ("Let me check both.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
      '<|tool_call_argument_begin|>{"city": "Oslo"}<|tool_call_end|><|tool_call_begin|>functions.get_current_date:1'
-     "<|tool_call_argument_begin|>{}<|tool_call_end|><|tool_calls_section_end|>",
+     "<|tool_call_argument_begin|>{}<|tool_call_end|><|tool_calls_section_end|>"),
      [("get_weather", {"city": "Oslo"}), ("get_current_date", {})], "Let me check both."),
     ("gptoss-recipient-in-header", "gpt-oss", GPTOSS_TAIL,
-     "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant to=functions.get_weather"
-     '<|channel|>commentary json<|message|>{"city": "Tokyo"}<|call|>',
+     ("<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant to=functions.get_weather"
+     '<|channel|>commentary json<|message|>{"city": "Tokyo"}<|call|>'),
      [("get_weather", {"city": "Tokyo"})], None),
     ("gptoss-recipient-after-channel", "gpt-oss", GPTOSS_TAIL,
      "<|channel|>commentary to=functions.get_current_date <|constrain|>json<|message|>{}<|call|>",
