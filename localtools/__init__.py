@@ -24,7 +24,9 @@ def parse_tool_calls(
 ) -> "ParsedMessage":  # noqa: F821
     """Parse what a model generated (after the generation prompt) into content,
     tool calls and reasoning. Only calls to offered `tools` become calls; when
-    `tools` is None every name is accepted. A call that is broken stays content."""
+    `tools` is None every name is accepted. A call that is broken stays content.
+    `prompt_tail` is how the prompt ended; left empty, a dialect whose templates all
+    end the same way assumes that ending (Functionary v2's "<|recipient|>")."""
     from localtools.dialects import get_dialect, parse_all
 
     if tools is None:
@@ -33,11 +35,26 @@ def parse_tool_calls(
 
 
 def _any_tool_names(text: str) -> list[dict[str, Any]]:
-    """With no tool list, accept every name that appears as a word in the text."""
+    """With no tool list, offer every name the text could be calling, so each dialect's
+    parser reads calls in its own syntax: every word, and every run of a dotted word's
+    parts, since dialects glue names to dotted punctuation (Kimi K2 "functions.NAME:0",
+    gpt-oss "to=functions.NAME", Llama 3.1 "brave_search.call(…)"); and `python`, the
+    tool that raw code after a python tag is for (Llama 3.1's code interpreter)."""
     import re
 
-    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.\-]*", text))
-    return [{"type": "function", "function": {"name": n}} for n in names]
+    names = {"python"}
+    for word in re.findall(r"[A-Za-z0-9_\-.]+", text):
+        parts = word.split(".")
+        for i in range(len(parts)):
+            # a name has at most _MAX_DOTTED dotted parts (bounds the work on "a.a.a…")
+            for j in range(i + 1, min(len(parts), i + _MAX_DOTTED) + 1):
+                name = ".".join(parts[i:j])
+                if name and len(name) <= 128:
+                    names.add(name)
+    return [{"type": "function", "function": {"name": n}} for n in sorted(names)]
+
+
+_MAX_DOTTED = 4
 
 
 def __getattr__(name: str) -> Any:

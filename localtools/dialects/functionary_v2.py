@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localtools.dialects.base import StreamParser
 from localtools.dialects.functionary_schema import generate_schema_from_functions
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec
@@ -25,6 +26,10 @@ SPEC = DialectSpec(
     stops=("<|stop|>",),
 )
 
+# Every v2 template's generation prompt ends by opening the assistant's recipient,
+# so the model's text starts at a name ("get_weather\n<|content|>{…}" or "all\n…").
+GENERATION_PROMPT_END = SPEC.call_start + SPEC.name_prefix
+
 # v2.5 (Llama 3 based) writes the recipient after a reserved token instead:
 # text, then "<|reserved_special_token_249|>NAME\n{args}" for each call.
 LLAMA3_SPEC = DialectSpec(
@@ -41,6 +46,17 @@ class FunctionaryV2(SpecDialect):
             variant = FunctionaryV2(LLAMA3_SPEC, self.markers, self.summary)
             return variant
         return self
+
+    def parser(
+        self, tools: list[dict[str, Any]] | None, prompt_tail: str = "", stream: bool = True
+    ) -> StreamParser:
+        """With no prompt tail given, the text follows this family's own generation
+        prompt: it starts at the recipient's name. Text that is a whole turn
+        ("<|from|>assistant\n<|recipient|>…") still parses: the name check fails at
+        "<" and the parser reads on from there."""
+        if not prompt_tail and self.spec.name_prefix == SPEC.name_prefix:
+            prompt_tail = GENERATION_PROMPT_END
+        return super().parser(tools, prompt_tail, stream)
 
     def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         return {"generate_schema_from_functions": generate_schema_from_functions}
