@@ -55,6 +55,12 @@ NO_LIST: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any]]], str | 
      [("get_weather", {"city": "Paris"}), ("get_current_date", {})], None),
     ("fv2-all-is-content", "functionary-v2", "", "all\n<|content|>Hello! How can I help you today?",
      [], "Hello! How can I help you today?"),
+    # Functionary v3.2 likewise: its generation prompt ends in ">>>"
+    ("fv3-parallel", "functionary-v3", "",
+     'get_weather\n{"city": "Paris"}>>>get_current_date\n{}',
+     [("get_weather", {"city": "Paris"}), ("get_current_date", {})], None),
+    ("fv3-all-is-content", "functionary-v3", "", "all\nHello! How can I help you today?",
+     [], "Hello! How can I help you today?"),
     ("llama3-code-interpreter", "llama3", LLAMA_TAIL,
      "<|python_tag|>import math\nprint(math.sqrt(2))",
      [("python", {"code": "import math\nprint(math.sqrt(2))"})], None),

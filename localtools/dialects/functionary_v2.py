@@ -47,16 +47,11 @@ class FunctionaryV2(SpecDialect):
             return variant
         return self
 
-    def parser(
-        self, tools: list[dict[str, Any]] | None, prompt_tail: str = "", stream: bool = True
-    ) -> StreamParser:
-        """With no prompt tail given, the text follows this family's own generation
-        prompt: it starts at the recipient's name. Text that is a whole turn
+    def assumed_prompt_tail(self) -> str:
+        """The reply starts at the recipient's name. Text that is a whole turn
         ("<|from|>assistant\n<|recipient|>…") still parses: the name check fails at
         "<" and the parser reads on from there."""
-        if not prompt_tail and self.spec.name_prefix == SPEC.name_prefix:
-            prompt_tail = GENERATION_PROMPT_END
-        return super().parser(tools, prompt_tail, stream)
+        return GENERATION_PROMPT_END if self.spec.name_prefix == SPEC.name_prefix else ""
 
     def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         return {"generate_schema_from_functions": generate_schema_from_functions}

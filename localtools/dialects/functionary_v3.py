@@ -21,7 +21,13 @@ SPEC = DialectSpec(
     content_name="all",
 )
 
+
+
 class FunctionaryV3(SpecDialect):
+    def assumed_prompt_tail(self) -> str:
+        """The generation prompt ends in `>>>`: a bare reply starts at the recipient."""
+        return SPEC.name_prefix
+
     def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         return {"generate_schema_from_functions": generate_schema_from_functions}
 

@@ -134,10 +134,15 @@ class SpecDialect(Dialect):
     def format_calls(self, calls: list[dict[str, Any]]) -> str:
         return render_calls(self.spec, calls)
 
+    def assumed_prompt_tail(self) -> str:
+        """How this family's own generation prompt ends, for text parsed without one
+        (`parse_tool_calls` on a bare reply): "" where the reply starts afresh."""
+        return ""
+
     def parser(
         self, tools: list[dict[str, Any]] | None, prompt_tail: str = "", stream: bool = True
     ) -> StreamParser:
-        return SpecParser(self.spec, tools, prompt_tail, stream)
+        return SpecParser(self.spec, tools, prompt_tail or self.assumed_prompt_tail(), stream)
 
     def grammar(
         self,
