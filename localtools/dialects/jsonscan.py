@@ -40,7 +40,6 @@ _NUMBER = 9
 _LITERAL = 10
 _FINISHED = 11
 AWAITS_KEY = _OBJ_KEY  # `state` after a comma inside an object: a key must follow
-IN_STRING = _STRING  # `state` while inside a string (callers test it before skip_plain)
 
 
 class JsonScanner:
