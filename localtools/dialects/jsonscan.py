@@ -102,18 +102,19 @@ class JsonScanner:
         per-token cost of streamed arguments.
         """
         n = len(text)
-        push = self.push
-        skip_plain = self.skip_plain
+        step = self._step
         while p < n:
             if self.state == _STRING:
-                q = skip_plain(text, p)
+                q = self.skip_plain(text, p)
                 if q != p:
                     p = q
                     continue
-            r = push(text[p])
+            r = step(text[p])  # push(), inlined
             if r == MORE:
+                self.pos += 1
                 p += 1
             elif r == DONE or r == MEMBER:
+                self.pos += 1
                 return r, p + 1
             else:
                 return r, p
