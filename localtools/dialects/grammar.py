@@ -17,7 +17,7 @@ from typing import Any
 
 from localtools.dialects.base import GrammarPlan
 from localtools.dialects.spec import DialectSpec
-from localtools.dialects.spec_parser import param_is_string
+from localtools.dialects.parsing.schema import param_is_string
 
 log = logging.getLogger("localtools.grammar")
 

@@ -16,6 +16,7 @@ MORE = 0  # consumed, value not finished
 DONE = 1  # consumed, this character finished the value
 DONE_BEFORE = 2  # the value had already finished; this character is NOT consumed
 ERROR = 3  # this character cannot continue a valid value; NOT consumed
+MEMBER = 4  # consumed; a member value of the outermost object began or ended (a callback was told)
 
 _WS = " \t\n\r"
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
@@ -38,7 +39,7 @@ _UNICODE = 8
 _NUMBER = 9
 _LITERAL = 10
 _FINISHED = 11
-IN_STRING = _STRING  # `state` while inside a string (callers test it before skip_plain)
+AWAITS_KEY = _OBJ_KEY  # `state` after a comma inside an object: a key must follow
 
 
 class JsonScanner:
@@ -83,15 +84,41 @@ class JsonScanner:
     def finished(self) -> bool:
         return self.state == _FINISHED
 
-    @property
-    def in_string(self) -> bool:
-        return self.state in (_STRING, _ESC, _UNICODE)
-
     def push(self, ch: str) -> int:
         result = self._step(ch)
-        if result in (MORE, DONE):
+        if result != ERROR and result != DONE_BEFORE:
             self.pos += 1
         return result
+
+    def scan(self, text: str, p: int) -> tuple[int, int]:
+        """Push text[p:] until the value ends or breaks, or a member value of the
+        outermost object begins or ends while callbacks are set (so the caller can
+        act on it, e.g. announce a call once its name is read).
+
+        Returns (result, index): (MORE, len(text)) when the text ran out; (DONE or
+        MEMBER, index after the character); (ERROR or DONE_BEFORE, index of the
+        character not consumed). Runs of plain string characters are skipped at
+        once: the one loop every JSON reader shares, kept tight because it is the
+        per-token cost of streamed arguments.
+        """
+        n = len(text)
+        step = self._step
+        while p < n:
+            if self.state == _STRING:
+                q = self.skip_plain(text, p)
+                if q != p:
+                    p = q
+                    continue
+            r = step(text[p])  # push(), inlined
+            if r == MORE:
+                self.pos += 1
+                p += 1
+            elif r == DONE or r == MEMBER:
+                self.pos += 1
+                return r, p + 1
+            else:
+                return r, p
+        return MORE, n
 
     def skip_plain(self, text: str, p: int) -> int:
         """Consume at once the run of ordinary characters at text[p:] inside a string value.
@@ -120,50 +147,56 @@ class JsonScanner:
         return False
 
     # -- machine ----------------------------------------------------------------
-    def _top_value_begins(self) -> None:
+    def _top_value_begins(self) -> int:
+        """MEMBER when a member value of the outermost object begins (callback told), else MORE."""
         if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_start:
             self.on_top_value_start(self.current_key, self.pos)
+            return MEMBER
+        return MORE
 
     def _value_done(self) -> int:
         """A value just completed (its last char consumed)."""
         if not self.stack:
             self.state = _FINISHED
             return DONE
+        self.state = _AFTER
         if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_end:
             self.on_top_value_end(self.current_key, self.pos + 1)
-        self.state = _AFTER
+            return MEMBER
         return MORE
 
     def _begin_value(self, ch: str) -> int:
         if ch == "{":
-            self._top_value_begins()
+            r = self._top_value_begins()
             self.stack.append("{")
             self.state = _OBJ_KEY_OR_END
-            return MORE
+            return r
         if ch == "[":
-            self._top_value_begins()
+            r = self._top_value_begins()
             self.stack.append("[")
             self.state = _ARR_VALUE_OR_END
-            return MORE
+            return r
         if ch == '"':
-            self._top_value_begins()
+            r = self._top_value_begins()
             self._string_is_key = False
             self.state = _STRING
-            return MORE
+            return r
         if ch == "-" or ch.isdigit():
-            self._top_value_begins()
+            r = self._top_value_begins()
             self._number = [ch]
             self.state = _NUMBER
-            return MORE
+            return r
         lit = _LITERALS.get(ch)
         if lit:
-            self._top_value_begins()
+            r = self._top_value_begins()
             self._literal = lit[1:]
             self.state = _LITERAL
-            return MORE
+            return r
         return ERROR
 
     def _step(self, ch: str) -> int:
+        """One character. Inside strings (the bulk of arguments) it is handled
+        here; everything else goes to the number, literal or structure step."""
         st = self.state
         if st == _STRING:
             if ch == '"':
@@ -200,24 +233,8 @@ class JsonScanner:
             if self._hex_left == 0:
                 self.state = _STRING
             return MORE
-        if st == _VALUE:
-            if ch in _WS:
-                return MORE
-            return self._begin_value(ch)
         if st == _NUMBER:
-            if ch in _NUMBER_CHARS:
-                self._number.append(ch)
-                return MORE
-            if not _NUMBER_RE.match("".join(self._number)):
-                return ERROR
-            # number ended before this char
-            if not self.stack:
-                self.state = _FINISHED
-                return DONE_BEFORE
-            if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_end:
-                self.on_top_value_end(self.current_key, self.pos)
-            self.state = _AFTER
-            return self._step(ch)
+            return self._step_number(ch)
         if st == _LITERAL:
             if self._literal and ch == self._literal[0]:
                 self._literal = self._literal[1:]
@@ -225,6 +242,31 @@ class JsonScanner:
                     return self._value_done()
                 return MORE
             return ERROR
+        return self._step_structure(ch, st)
+
+    def _step_number(self, ch: str) -> int:
+        if ch in _NUMBER_CHARS:
+            self._number.append(ch)
+            return MORE
+        if not _NUMBER_RE.match("".join(self._number)):
+            return ERROR
+        # number ended before this char
+        if not self.stack:
+            self.state = _FINISHED
+            return DONE_BEFORE
+        self.state = _AFTER
+        if len(self.stack) == 1 and self.stack[0] == "{" and self.on_top_value_end:
+            self.on_top_value_end(self.current_key, self.pos)
+            r = self._step(ch)
+            return MEMBER if r == MORE else r
+        return self._step(ch)
+
+    def _step_structure(self, ch: str, st: int) -> int:
+        """Outside strings, numbers and literals: whitespace, brackets, ':' and ','."""
+        if st == _VALUE:
+            if ch in _WS:
+                return MORE
+            return self._begin_value(ch)
         if st == _OBJ_KEY_OR_END:
             if ch in _WS:
                 return MORE

@@ -25,7 +25,7 @@ from localtools.dialects.base import (
     ReasoningDelta,
     StreamParser,
 )
-from localtools.dialects.spec_parser import tool_table
+from localtools.dialects.parsing.schema import tool_table
 
 _MAX_CHARS = 2_000_000
 

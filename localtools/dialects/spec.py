@@ -121,8 +121,4 @@ class DialectSpec:
         return cls(**values)
 
 
-def spec_field_names() -> list[str]:
-    return [f.name for f in fields(DialectSpec)]
-
-
 _ = field  # re-exported for dialect modules that build specs

@@ -13,7 +13,7 @@ from typing import Any
 
 from localtools.dialects.base import Dialect, GrammarPlan, StreamParser
 from localtools.dialects.spec import DialectSpec
-from localtools.dialects.spec_parser import SpecParser
+from localtools.dialects.parsing import make_parser
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class SpecDialect(Dialect):
     def parser(
         self, tools: list[dict[str, Any]] | None, prompt_tail: str = "", stream: bool = True
     ) -> StreamParser:
-        return SpecParser(self.spec, tools, prompt_tail or self.assumed_prompt_tail(), stream)
+        return make_parser(self.spec, tools, prompt_tail or self.assumed_prompt_tail(), stream)
 
     def grammar(
         self,
