@@ -31,8 +31,9 @@ def _load() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if not info.ispkg and not info.name.startswith("_"):
             importlib.import_module(f"localtools.dialects.{info.name}")
-    # highest priority first; equal priorities keep the (alphabetical) discovery order
-    _ORDER.extend(sorted(_REGISTERED, key=lambda d: -d.priority))
+    # highest priority first; equal priorities keep the (alphabetical) discovery order.
+    # Assigned whole, so a second (re-entrant or concurrent) load cannot duplicate entries.
+    _ORDER[:] = sorted(dict.fromkeys(_REGISTERED), key=lambda d: -d.priority)
 
 
 def all_dialects() -> list[Dialect]:
