@@ -162,13 +162,9 @@ def serve(
 # ---------------------------------------------------------------- inspect
 
 
-def _template_report(
-    source: str, forced: str | None, how: str, spec: dict[str, Any] | None, schema: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Dialect, how it was chosen, its evidence and its markers, for one template."""
-    from localtools.dialects.resolve import resolve_dialect
-
-    resolution = resolve_dialect(source, forced, how, spec, response_schema=schema)
+def _dialect_report(choice: Any) -> dict[str, Any]:
+    """Dialect, how it was chosen, its evidence and its markers (from resolve_model's choice)."""
+    resolution = choice.resolution
     report: dict[str, Any] = {
         "dialect": resolution.dialect.name,
         "dialect_source": resolution.source,
@@ -177,7 +173,9 @@ def _template_report(
     dialect_spec = getattr(resolution.dialect, "spec", None)
     if dialect_spec is not None:
         report["dialect_spec"] = dialect_spec.to_dict()
-    if resolution.unrecognised:
+    if choice.refusal is not None:
+        report["warning"] = f"serve refuses this template: {choice.refusal}"
+    elif resolution.unrecognised:
         report["warning"] = (
             "the template renders tool calls in a syntax localtools does not recognise; "
             "tools will be explained in the system prompt (generic fallback). Pin a dialect with "
@@ -188,38 +186,34 @@ def _template_report(
     return report
 
 
-def _inspect_data(model: str | None, chat_template: Path | None, template_only: Path | None) -> dict[str, Any]:
-    if template_only is not None:
-        source = template_only.read_text(encoding="utf-8")
-        info: dict[str, Any] = {"template": str(template_only), "chat_templates": {"file": source}}
-        info.update(_template_report(source, None, "--dialect", None))
-        return info
-    from localtools.runtime import FALLBACK_TEMPLATE, locate_model
+def _shown_templates(choice: Any) -> dict[str, str]:
+    """The chosen templates, labelled as inspect always has: a file's as "file", the fallback's as "fallback"."""
+    from localtools.resolution import FALLBACK_TEMPLATE
 
-    where = locate_model(model)
+    if choice.template_origin == "gguf":
+        return dict(choice.templates)
+    label = "fallback" if choice.template_origin == str(FALLBACK_TEMPLATE) and choice.location else "file"
+    return {label: choice.templates["default"]}
+
+
+def _inspect_data(
+    model: str | None, chat_template: Path | None, template_only: Path | None, dialect: str | None = None
+) -> dict[str, Any]:
+    """What `serve` would use for this model (or bare template), plus the GGUF's metadata."""
+    from localtools.resolution import resolve_model
+
+    choice = resolve_model(model, chat_template_file=chat_template, dialect=dialect, bare_template=template_only)
+    if choice.location is None:
+        info: dict[str, Any] = {"template": str(template_only), "chat_templates": _shown_templates(choice)}
+        info.update(_dialect_report(choice))
+        return info
     from localtools.gguf_meta import read_gguf_metadata, summarize
 
+    where = choice.location
     info = dict(summarize(read_gguf_metadata(where.path), where.path))
-    templates: dict[str, str] = dict(info.get("chat_templates") or {})
-    template_origin = "gguf"
-    if chat_template is not None:
-        templates = {"file": chat_template.read_text(encoding="utf-8")}
-        template_origin = str(chat_template)
-    elif not templates:
-        templates = {"fallback": FALLBACK_TEMPLATE.read_text(encoding="utf-8")}
-        template_origin = str(FALLBACK_TEMPLATE)
-    source = next((v for k, v in templates.items() if k.endswith("tool_use")), next(iter(templates.values())))
-    pinned = chat_template is None
-    info.update(model=where.name, path=str(where.path), chat_templates=templates, template_origin=template_origin)
-    info.update(
-        _template_report(
-            source,
-            where.dialect if pinned else None,
-            "the model catalog",
-            where.dialect_spec if pinned else None,
-            where.response_schema if pinned else None,
-        )
-    )
+    info.update(model=where.name, path=str(where.path), chat_templates=_shown_templates(choice),
+                template_origin=choice.template_origin)
+    info.update(_dialect_report(choice))
     return info
 
 
@@ -262,6 +256,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
     chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Inspect the model with this template file instead of the GGUF's."),
     template: Optional[Path] = typer.Option(None, "--template", help="Inspect a bare chat template file (no model)."),
+    dialect: Optional[str] = typer.Option(None, help="Tool-call dialect instead of the detected one (as serve --dialect)."),
     dialect_out: Optional[Path] = typer.Option(
         None, "--dialect-out", help="Write the dialect's description (TOML for models.toml, or .json) to review and pin."
     ),
@@ -270,7 +265,7 @@ def inspect(
     from localtools.runtime import ModelNotFound, RuntimeLoadError
 
     try:
-        info = _inspect_data(model, chat_template, template)
+        info = _inspect_data(model, chat_template, template, dialect)
     except (ModelNotFound, RuntimeLoadError, OSError, ValueError, KeyError) as exc:
         raise _fail(str(exc)) from None
     if dialect_out is not None:

@@ -10,119 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, replace
 from typing import Any
 
+from localtools.analysis.probe import TemplateCaps, probe_template
 from localtools.dialects.base import Dialect
 
-_PROBE_TOOL = "zzprobetoolzz"
-_PROBE_CALL = "zzprobecallzz"
-_PROBE_RESULT = "zzproberesultzz"
-_PROBE_SYSTEM = "zzprobesystemzz"
-_PROBE_ID = "abcdefghi"  # 9 alphanumerics: Mistral templates reject other ids
-_PROBE_ARG1 = "zzfirstargzz"  # argument values: unlike names, they never appear in a tool list
-_PROBE_ARG2 = "zzsecondargzz"
-
-
-@dataclass(frozen=True)
-class TemplateCaps:
-    """What a chat template renders by itself (learned by rendering probes)."""
-
-    renders_tools: bool
-    renders_tool_calls: bool
-    renders_tool_results: bool
-    supports_system: bool
-    renders_parallel_calls: bool = True
-    string_arguments: bool = False  # prints call arguments as given: a mapping would come out as a Python repr
-
-
-_CAPS_CACHE: dict[tuple[str, str], TemplateCaps] = {}
-
-
-def _probe_tools() -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": _PROBE_TOOL,
-                "description": "probe",
-                "parameters": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
-            },
-        }
-    ]
-
-
-def _renders(template: Any, needle: str, extra: dict[str, Any], **kwargs: Any) -> bool:
-    try:
-        return needle in template.render(**kwargs, **extra)
-    except Exception:  # a probe the template rejects means "cannot"
-        return False
-
-
-def probe_template(template: Any, extra: dict[str, Any] | None = None) -> TemplateCaps:
-    """Probe once per template source what it renders (`extra`: the dialect's render kwargs)."""
-    extra = extra or {}
-    key = (getattr(template, "name", ""), getattr(template, "source", str(id(template))), tuple(sorted(extra)))
-    cached = _CAPS_CACHE.get(key)
-    if cached is not None:
-        return cached
-    user = {"role": "user", "content": "hi"}
-    call = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"id": _PROBE_ID, "type": "function", "function": {"name": _PROBE_CALL, "arguments": {"a": _PROBE_ARG1}}}
-        ],
-    }
-    result = {"role": "tool", "tool_call_id": _PROBE_ID, "name": _PROBE_CALL, "content": _PROBE_RESULT}
-    tools = _probe_tools() + [
-        {"type": "function", "function": {"name": _PROBE_CALL, "description": "probe", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}
-    ]
-    second = {"id": "jklmnopqr", "type": "function", "function": {"name": _PROBE_CALL + "two", "arguments": {"a": _PROBE_ARG2}}}
-    two_calls = dict(call, tool_calls=call["tool_calls"] + [second])
-    two_results = [result, {"role": "tool", "tool_call_id": "jklmnopqr", "name": _PROBE_CALL + "two", "content": "x"}]
-    tools_two = tools + [{"type": "function", "function": {"name": _PROBE_CALL + "two", "description": "probe",
-                                                            "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}]
-    caps = TemplateCaps(
-        renders_tools=_renders(template, _PROBE_TOOL, extra, messages=[user], tools=tools, add_generation_prompt=True),
-        renders_tool_calls=_renders(
-            template, _PROBE_ARG1, extra, messages=[user, call, result], tools=tools, add_generation_prompt=True
-        )
-        or _renders(template, _PROBE_ARG1, extra, messages=[user, call], tools=tools, add_generation_prompt=False),
-        renders_tool_results=_renders(
-            template, _PROBE_RESULT, extra, messages=[user, call, result], tools=tools, add_generation_prompt=True
-        ),
-        supports_system=_renders(
-            template,
-            _PROBE_SYSTEM,
-            extra,
-            messages=[{"role": "system", "content": _PROBE_SYSTEM}, user],
-            add_generation_prompt=True,
-        ),
-        renders_parallel_calls=_renders(
-            template, _PROBE_ARG2, extra, messages=[user, two_calls, *two_results], tools=tools_two,
-            add_generation_prompt=True,
-        ),
-    )
-    if caps.renders_tool_calls:
-        caps = replace(caps, string_arguments=_wants_string_arguments(template, extra, user, call, tools))
-    _CAPS_CACHE[key] = caps
-    return caps
-
-
-def _wants_string_arguments(
-    template: Any, extra: dict[str, Any], user: dict[str, Any], call: dict[str, Any], tools: list[dict[str, Any]]
-) -> bool:
-    """A template that writes `{{ arguments }}` shows a mapping as `{'a': 'x'}`
-    (vLLM's Phi-4-mini and InternLM2 examples): it wants the JSON string."""
-    as_text = dict(call, tool_calls=[dict(tc, function=dict(tc["function"], arguments=json.dumps(tc["function"]["arguments"])))
-                                     for tc in call["tool_calls"]])
-    repr_of_mapping = f"'a': '{_PROBE_ARG1}'"
-    json_text = f'"a": "{_PROBE_ARG1}"'
-    return _renders(template, repr_of_mapping, extra, messages=[user, call], tools=tools, add_generation_prompt=False) and (
-        _renders(template, json_text, extra, messages=[user, as_text], tools=tools, add_generation_prompt=False)
-    )
-
+__all__ = ["TemplateCaps", "build_prompt", "complete_tools", "content_text", "normalize_messages", "probe_template"]
 
 # ---------------------------------------------------------------------------
 # message normalisation

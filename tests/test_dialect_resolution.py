@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from localtools.dialects import get_dialect
-from localtools.dialects.resolve import ANALYSIS, FALLBACK, MODULE, PINNED_SPEC, resolve_dialect
+from localtools.resolution import ANALYSIS, FALLBACK, MODULE, PINNED_SPEC, resolve_dialect
 from localtools.dialects.spec import DialectSpec
 
 DATA = Path(__file__).resolve().parent / "data"

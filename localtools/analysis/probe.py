@@ -1,16 +1,24 @@
-"""Probe values and the capability probe.
+"""The one template probe: probe values, and what a chat template renders by itself.
 
 The probe values are unique tokens that cannot collide with template text,
 so each can be found again in a render; ids are 9 alphanumerics because
-Mistral templates reject any other id. The capability probe renders with
-instrumented dicts and lists that record which keys and items the template
-reads: a template that never reads `tool_calls[1]` cannot render parallel
-calls, whatever its text says.
+Mistral templates reject any other id. Two callers ask two questions of the
+same renders:
+
+- analysis (`probe_capabilities`): does the template write calls at all, in
+  any message shape it accepts? It renders with instrumented dicts and lists
+  that record which keys and items the template reads: a template that never
+  reads `tool_calls[1]` cannot render parallel calls, whatever its text says.
+- prompt building (`probe_template` -> `TemplateCaps`): given messages in the
+  shape we send them (a tool-call turn's content is null), does everything a
+  client sent reach the prompt (the argument *values*, each result)? What does
+  not, the dialect supplies.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from localtools.analysis.render import Renderer
@@ -32,8 +40,11 @@ ID_SECOND = "call00002"
 ID_OTHER = "call99999"
 
 
-def probe_tools() -> list[dict[str, Any]]:
-    """Two tools, each with two optional string parameters."""
+def probe_tools(describe_parameters: bool = True) -> list[dict[str, Any]]:
+    """Two tools, each with two optional string parameters.
+
+    `describe_parameters=False`: no parameter descriptions, the least a client sends
+    (some templates fail without them, and then cannot render a client's tools either)."""
     params = {
         "type": "object",
         "properties": {
@@ -42,6 +53,8 @@ def probe_tools() -> list[dict[str, Any]]:
         },
         "required": [],
     }
+    if not describe_parameters:
+        params["properties"] = {name: {"type": "string"} for name in params["properties"]}
     return [
         {"type": "function", "function": {"name": name, "description": "probe tool", "parameters": params}}
         for name in (FUN_FIRST, FUN_SECOND)
@@ -62,6 +75,10 @@ def call(
     if string_args:
         arguments = json.dumps(arguments, ensure_ascii=False)
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def tool_result(call_id: str = ID_FIRST, name: str = FUN_FIRST, content: str = TOOL_RESULT) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
 
 def assistant(
@@ -229,3 +246,81 @@ def _renders_reasoning(render: Renderer) -> bool:
     on = render([user()], None, add_generation_prompt=True, enable_thinking=True)
     off = render([user()], None, add_generation_prompt=True, enable_thinking=False)
     return on is not None and off is not None and on != off
+
+
+# ---------------------------------------------------------------------------
+# what prompt building needs: TemplateCaps
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateCaps:
+    """What a chat template renders by itself, for messages in the shape prompting sends."""
+
+    renders_tools: bool
+    renders_tool_calls: bool  # the call's argument values reach the prompt
+    renders_tool_results: bool
+    supports_system: bool
+    renders_parallel_calls: bool = True
+    string_arguments: bool = False  # prints call arguments as given: a mapping would come out as a Python repr
+
+
+_CAPS_CACHE: dict[tuple[Any, ...], TemplateCaps] = {}
+
+
+def template_renderer(template: Any, extra: dict[str, Any] | None = None) -> Renderer:
+    """A Renderer (None on failure) over a ChatTemplate-like object, with `extra` render kwargs."""
+    fixed = dict(extra or {})
+
+    def render(
+        messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+        add_generation_prompt: bool = False, **kwargs: Any,
+    ) -> str | None:
+        try:
+            return template.render(messages=messages, tools=tools, add_generation_prompt=add_generation_prompt,
+                                   **kwargs, **fixed)
+        except Exception:  # a probe the template rejects means "cannot"
+            return None
+
+    return render
+
+
+def _shows(text: str | None, needle: str) -> bool:
+    return text is not None and needle in text
+
+
+def probe_template(template: Any, extra: dict[str, Any] | None = None) -> TemplateCaps:
+    """Probe once per template source what it renders (`extra`: the dialect's render kwargs)."""
+    extra = extra or {}
+    key = (getattr(template, "name", ""), getattr(template, "source", str(id(template))), tuple(sorted(extra)))
+    cached = _CAPS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    render = template_renderer(template, extra)
+    tools = probe_tools(describe_parameters=False)
+    one = assistant(None, [call()])  # content null: the shape prompting sends
+    two = assistant(None, [call(), call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
+    two_results = [tool_result(), tool_result(ID_SECOND, FUN_SECOND, "x")]
+    caps = TemplateCaps(
+        renders_tools=_shows(render([user()], tools, add_generation_prompt=True), FUN_FIRST),
+        renders_tool_calls=_shows(render([user(), one, tool_result()], tools, add_generation_prompt=True), VALUE_X)
+        or _shows(render([user(), one], tools), VALUE_X),
+        renders_tool_results=_shows(render([user(), one, tool_result()], tools, add_generation_prompt=True), TOOL_RESULT),
+        supports_system=_shows(
+            render([{"role": "system", "content": SYSTEM_MSG}, user()], add_generation_prompt=True), SYSTEM_MSG
+        ),
+        renders_parallel_calls=_shows(render([user(), two, *two_results], tools, add_generation_prompt=True), VALUE_Y),
+    )
+    if caps.renders_tool_calls:
+        caps = replace(caps, string_arguments=_wants_string_arguments(render, one, tools))
+    _CAPS_CACHE[key] = caps
+    return caps
+
+
+def _wants_string_arguments(render: Renderer, one: dict[str, Any], tools: list[dict[str, Any]]) -> bool:
+    """A template that writes `{{ arguments }}` shows a mapping as `{'a': 'x'}`
+    (vLLM's Phi-4-mini and InternLM2 examples): it wants the JSON string."""
+    as_text = assistant(None, [call(string_args=True)])
+    return _shows(render([user(), one], tools), f"'{ARG_FIRST}': '{VALUE_X}'") and _shows(
+        render([user(), as_text], tools), f'"{ARG_FIRST}": "{VALUE_X}"'
+    )

@@ -22,3 +22,4 @@ DIALECT = register(
         'Apertus: <|tools_prefix|>[{"NAME": {args}}]<|tools_suffix|>',
     )
 )
+DIALECT.priority = 160  # detection order: higher is tried first (see registry)

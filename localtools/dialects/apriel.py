@@ -24,3 +24,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<tool_calls>[",), none_of=("<|startoftext|>",)), "Apriel: <tool_calls>[{name, arguments, id}]</tool_calls>")
 )
+DIALECT.priority = 110  # detection order: higher is tried first (see registry)

@@ -166,6 +166,10 @@ class Dialect:
 
     name: str = ""
     summary: str = ""
+    # Detection order, declared in each dialect module: the registry tries higher
+    # priorities first, so a dialect whose markers are a subset of another's must
+    # sit below it (e.g. hermes' <tool_call> below every <tool_call>-plus-more dialect).
+    priority: int = 0
 
     def detect(self, template: str) -> list[str] | None:
         """Evidence (matched markers) if this dialect's template, else None."""

@@ -22,3 +22,4 @@ DIALECT = register(
         "ChatML template without tool support: tools in the system prompt, Hermes-style calls",
     )
 )
+DIALECT.priority = 10  # detection order: higher is tried first (see registry)

@@ -23,3 +23,4 @@ DIALECT = register(
         "Command R+: Action: ```json [{tool_name, parameters}]```",
     )
 )
+DIALECT.priority = 210  # detection order: higher is tried first (see registry)

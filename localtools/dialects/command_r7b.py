@@ -43,3 +43,4 @@ class CommandR7BDialect(FormattedSpecDialect):
 DIALECT = register(
     CommandR7BDialect(SPEC, Markers(all_of=("<|START_ACTION|>",)), "Command R7B: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]")
 )
+DIALECT.priority = 220  # detection order: higher is tried first (see registry)

@@ -32,3 +32,4 @@ DIALECT = register(
         "DeepSeek R1: function<｜tool▁sep｜>NAME + ```json args in <｜tool▁calls▁begin｜>",
     )
 )
+DIALECT.priority = 240  # detection order: higher is tried first (see registry)

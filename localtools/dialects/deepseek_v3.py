@@ -28,3 +28,4 @@ DIALECT = register(
         "DeepSeek V3.1: NAME<｜tool▁sep｜>{args} in <｜tool▁calls▁begin｜>",
     )
 )
+DIALECT.priority = 230  # detection order: higher is tried first (see registry)

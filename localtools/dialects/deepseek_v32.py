@@ -59,3 +59,4 @@ class DsmlDialect(FormattedSpecDialect):
 DIALECT = register(
     DsmlDialect(SPEC, Markers(all_of=("DSML",)), "DeepSeek V3.2/V4 DSML: <｜DSML｜invoke name=…><｜DSML｜parameter …>")
 )
+DIALECT.priority = 380  # detection order: higher is tried first (see registry)

@@ -30,3 +30,4 @@ class FireFunctionV2(SpecDialect):
 DIALECT = register(
     FireFunctionV2(SPEC, Markers(all_of=(" functools[",)), "FireFunction v2: functools[{name, arguments}, …]")
 )
+DIALECT.priority = 250  # detection order: higher is tried first (see registry)

@@ -64,3 +64,4 @@ DIALECT = register(
         "Functionary v2: <|recipient|>NAME <|content|>{args} (v2.5: <|reserved_special_token_249|>NAME)",
     )
 )
+DIALECT.priority = 410  # detection order: higher is tried first (see registry)

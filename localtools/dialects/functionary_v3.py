@@ -35,3 +35,4 @@ class FunctionaryV3(SpecDialect):
 DIALECT = register(
     FunctionaryV3(SPEC, Markers(all_of=(">>>all",)), "Functionary v3.2: >>>NAME\\n{args}, >>>all\\ntext")
 )
+DIALECT.priority = 420  # detection order: higher is tried first (see registry)

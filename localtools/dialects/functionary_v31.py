@@ -25,3 +25,4 @@ DIALECT = register(
         "Functionary v3.1: <function=NAME>{args}</function>",
     )
 )
+DIALECT.priority = 280  # detection order: higher is tried first (see registry)

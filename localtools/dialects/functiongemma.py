@@ -32,3 +32,4 @@ class FunctionGemmaDialect(FormattedSpecDialect):
 DIALECT = register(
     FunctionGemmaDialect(SPEC, Markers(all_of=("<start_function_call>",)), "FunctionGemma: <start_function_call>call:NAME{…}")
 )
+DIALECT.priority = 430  # detection order: higher is tried first (see registry)

@@ -36,3 +36,4 @@ class Gemma4Dialect(FormattedSpecDialect):
 DIALECT = register(
     Gemma4Dialect(SPEC, Markers(all_of=("<|tool_call>",)), 'Gemma 4: <|tool_call>call:NAME{k:<|"|>v<|"|>}<tool_call|>')
 )
+DIALECT.priority = 440  # detection order: higher is tried first (see registry)

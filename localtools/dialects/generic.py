@@ -15,3 +15,4 @@ from localtools.dialects.specdialect import Markers, SpecDialect
 SPEC = replace(HERMES, name="generic")
 
 DIALECT = register(SpecDialect(SPEC, Markers(), "No tool syntax known: tools in the system prompt"))
+DIALECT.priority = 0  # detection order: higher is tried first (see registry)

@@ -15,3 +15,4 @@ DIALECT = register(
         "GigaChat 3: function call<|role_sep|>{name, arguments}",
     )
 )
+DIALECT.priority = 90  # detection order: higher is tried first (see registry)

@@ -29,3 +29,4 @@ class GcmlDialect(deepseek_v32.DsmlDialect):
 
 
 DIALECT = register(GcmlDialect(SPEC, Markers(all_of=("GCML",)), "GigaChat 3.5 GCML: <｜GCML｜invoke name=…><｜GCML｜parameter …>"))
+DIALECT.priority = 370  # detection order: higher is tried first (see registry)

@@ -28,3 +28,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<arg_key>", "<arg_value>")), "GLM: <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>")
 )
+DIALECT.priority = 320  # detection order: higher is tried first (see registry)

@@ -51,3 +51,4 @@ class HarmonyDialect(FormattedSpecDialect):
 DIALECT = register(
     HarmonyDialect(SPEC, Markers(all_of=("<|channel|>", "<|message|>")), "GPT-OSS harmony: to=functions.NAME …<|message|>{args}")
 )
+DIALECT.priority = 450  # detection order: higher is tried first (see registry)

@@ -23,3 +23,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<|tool_call|>", "<|start_of_role|>")), "Granite 3: <|tool_call|>[{name, arguments}]")
 )
+DIALECT.priority = 200  # detection order: higher is tried first (see registry)

@@ -26,3 +26,4 @@ DIALECT = register(
         "JSON in <tool_call> tags (Hermes, Qwen2.5/Qwen3/QwQ)",
     )
 )
+DIALECT.priority = 40  # detection order: higher is tried first (see registry)

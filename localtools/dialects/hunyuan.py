@@ -18,3 +18,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<tool_calls>[", "<|startoftext|>")), "Hunyuan: <tool_calls>[{name, arguments}]</tool_calls>")
 )
+DIALECT.priority = 120  # detection order: higher is tried first (see registry)

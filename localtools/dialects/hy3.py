@@ -24,3 +24,4 @@ SPEC = DialectSpec(
 )
 
 DIALECT = register(SpecDialect(SPEC, Markers(all_of=("<tool_calls{}>", ":opensource")), "Hy3: <tool_call:opensource>NAME<tool_sep:opensource><arg_key:…>"))
+DIALECT.priority = 350  # detection order: higher is tried first (see registry)

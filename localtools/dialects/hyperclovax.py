@@ -16,3 +16,4 @@ SPEC = DialectSpec(
 )
 
 DIALECT = register(SpecDialect(SPEC, Markers(all_of=("tool/function_call",)), "HyperCLOVA X: -> tool/function_call [{name, arguments}]"))
+DIALECT.priority = 50  # detection order: higher is tried first (see registry)

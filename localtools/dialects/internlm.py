@@ -16,3 +16,4 @@ SPEC = DialectSpec(
 )
 
 DIALECT = register(SpecDialect(SPEC, Markers(all_of=("<|plugin|>",)), "InternLM2: <|action_start|><|plugin|>{name, arguments}<|action_end|>"))
+DIALECT.priority = 70  # detection order: higher is tried first (see registry)

@@ -44,3 +44,4 @@ class KimiDialect(FormattedSpecDialect):
 DIALECT = register(
     KimiDialect(SPEC, Markers(all_of=("<|tool_calls_section_begin|>",)), "Kimi K2: functions.NAME:IDX + JSON in tool-call sections")
 )
+DIALECT.priority = 400  # detection order: higher is tried first (see registry)

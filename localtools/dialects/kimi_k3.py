@@ -60,3 +60,4 @@ class KimiK3Dialect(FormattedSpecDialect):
 DIALECT = register(
     KimiK3Dialect(SPEC, Markers(all_of=("<|open|>", "<|close|>", "<|end_of_msg|>")), 'Kimi K3: <|open|>call tool="NAME"…<|open|>argument key=…')
 )
+DIALECT.priority = 390  # detection order: higher is tried first (see registry)

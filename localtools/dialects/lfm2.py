@@ -27,3 +27,4 @@ DIALECT = register(
         "LFM2 (llama.cpp template): <|tool_call_start|>[{name, arguments, id}]<|tool_call_end|>",
     )
 )
+DIALECT.priority = 150  # detection order: higher is tried first (see registry)

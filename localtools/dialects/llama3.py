@@ -52,3 +52,4 @@ DIALECT = register(
         "Llama 3.x: bare JSON {name, parameters}; <|python_tag|>",
     )
 )
+DIALECT.priority = 30  # detection order: higher is tried first (see registry)

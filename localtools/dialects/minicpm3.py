@@ -30,3 +30,4 @@ class MiniCPM3Dialect(FormattedSpecDialect):
 DIALECT = register(
     MiniCPM3Dialect(SPEC, Markers(all_of=("<|tool_call_start|>", "```python")), "MiniCPM3: ```python calls``` in <|tool_call_start|>")
 )
+DIALECT.priority = 140  # detection order: higher is tried first (see registry)

@@ -22,3 +22,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=('<function name="', '<param name="')), 'MiniCPM5: <function name="NAME"><param name="K">V</param>')
 )
+DIALECT.priority = 290  # detection order: higher is tried first (see registry)

@@ -29,3 +29,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<minimax:tool_call>",)), "MiniMax-M2: <invoke name=…><parameter name=…> in <minimax:tool_call>")
 )
+DIALECT.priority = 340  # detection order: higher is tried first (see registry)

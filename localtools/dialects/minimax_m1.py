@@ -18,3 +18,4 @@ SPEC = DialectSpec(
 DIALECT = register(
     SpecDialect(SPEC, Markers(all_of=("<tool_calls>", "<beginning_of_sentence>")), "MiniMax-M1: JSON lines in <tool_calls>")
 )
+DIALECT.priority = 100  # detection order: higher is tried first (see registry)

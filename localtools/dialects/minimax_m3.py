@@ -44,3 +44,4 @@ class MiniMaxM3Dialect(FormattedSpecDialect):
 DIALECT = register(
     MiniMaxM3Dialect(SPEC, Markers(all_of=(NS, '<invoke name=')), "MiniMax-M3: ]<]minimax[>[<invoke name=…>]<]minimax[>[<K>V…")
 )
+DIALECT.priority = 330  # detection order: higher is tried first (see registry)

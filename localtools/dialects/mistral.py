@@ -82,3 +82,4 @@ class MistralDialect(SpecDialect):
 DIALECT = register(
     MistralDialect(SPEC, Markers(all_of=("[TOOL_CALLS]",)), "Mistral: [TOOL_CALLS] JSON array or NAME[ARGS]{args}")
 )
+DIALECT.priority = 270  # detection order: higher is tried first (see registry)

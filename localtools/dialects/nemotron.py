@@ -17,3 +17,4 @@ SPEC = DialectSpec(
 )
 
 DIALECT = register(SpecDialect(SPEC, Markers(all_of=("<TOOLCALL>",)), "Nemotron: <TOOLCALL>[{name, arguments}]</TOOLCALL>"))
+DIALECT.priority = 180  # detection order: higher is tried first (see registry)

@@ -23,3 +23,4 @@ DIALECT = register(
         "Phi-4-mini: <|tool_call|>{name, arguments}<|/tool_call|>",
     )
 )
+DIALECT.priority = 260  # detection order: higher is tried first (see registry)

@@ -64,3 +64,4 @@ DIALECT = register(
         "Pythonic: [f(a=1), g()] (bare, <|tool_call_start|>, <|python_start|>, <function_calls>)",
     )
 )
+DIALECT.priority = 130  # detection order: higher is tried first (see registry)

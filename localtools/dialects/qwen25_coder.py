@@ -15,3 +15,4 @@ DIALECT = register(
         "Qwen2.5-Coder: <tools>{name, arguments}</tools>",
     )
 )
+DIALECT.priority = 20  # detection order: higher is tried first (see registry)

@@ -31,3 +31,4 @@ DIALECT = register(
         "Qwen3-Coder XML: <function=NAME><parameter=K>V</parameter>",
     )
 )
+DIALECT.priority = 300  # detection order: higher is tried first (see registry)

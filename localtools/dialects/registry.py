@@ -1,79 +1,43 @@
-"""Dialects by name, and detection in a fixed order, most specific first."""
+"""Dialects by name, and detection in priority order, most specific first.
+
+Each dialect module declares its own `priority` beside the dialect; the
+registry finds the modules by listing the package, so adding a dialect is
+one new module and nothing here.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from localtools.dialects.base import Detection, Dialect
 
+_REGISTERED: list[Dialect] = []
 _ORDER: list[Dialect] = []
+FALLBACK_NAMES = ("chatml-function", "generic")
 
 
 def register(dialect: Dialect) -> Dialect:
-    _ORDER.append(dialect)
+    """Called by each dialect module at import time."""
+    _REGISTERED.append(dialect)
     return dialect
 
 
-# Detection order: most specific markers first; the ChatML and generic
-# fallbacks last.
-_MODULES = (
-    "gpt_oss",
-    "gemma4",
-    "functiongemma",
-    "functionary_v3",
-    "functionary_v2",
-    "kimi_k2",
-    "kimi_k3",
-    "deepseek_v32",
-    "gigachat35",
-    "solar",
-    "hy3",
-    "minimax",
-    "minimax_m3",
-    "glm",
-    "seed_oss",
-    "qwen3_coder",
-    "minicpm5",
-    "functionary_v31",
-    "mistral",
-    "phi4_mini",
-    "firefunction_v2",
-    "deepseek_r1",
-    "deepseek_v3",
-    "command_r7b",
-    "command_r",
-    "granite",
-    "granite_20b_fc",
-    "nemotron",
-    "yandexgpt",
-    "apertus",
-    "lfm2",
-    "minicpm3",
-    "pythonic",
-    "hunyuan",
-    "apriel",
-    "minimax_m1",
-    "gigachat",
-    "gigachat31",
-    "internlm",
-    "xlam",
-    "hyperclovax",
-    "hermes",
-    "llama3",
-    "qwen25_coder",
-    "chatml_function",
-    "generic",
-)
-
-
 def _load() -> None:
+    """Import every module of the package once; those that register() are dialects."""
     if _ORDER:
         return
-    import importlib
-
-    for module in _MODULES:
-        importlib.import_module(f"localtools.dialects.{module}")
+    package = importlib.import_module("localtools.dialects")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"localtools.dialects.{info.name}")
+    # highest priority first; equal priorities keep the (alphabetical) discovery order.
+    # Assigned whole, so a second (re-entrant or concurrent) load cannot duplicate entries.
+    _ORDER[:] = sorted(dict.fromkeys(_REGISTERED), key=lambda d: -d.priority)
 
 
 def all_dialects() -> list[Dialect]:
+    """Every registered dialect, in detection order."""
     _load()
     return list(_ORDER)
 
@@ -88,11 +52,11 @@ def get_dialect(name: str) -> Dialect:
 
 
 def detect(template: str) -> Detection:
-    """The first dialect (in registry order) whose markers match the template."""
+    """The first dialect (in priority order) whose markers match the template."""
     _load()
     for d in _ORDER:
         evidence = d.detect(template)
         if evidence is not None:
-            source = "fallback" if d.name in ("chatml-function", "generic") else "module"
+            source = "fallback" if d.name in FALLBACK_NAMES else "module"
             return Detection(d.name, evidence, source)
     return Detection("generic", [])  # unreachable: generic matches everything

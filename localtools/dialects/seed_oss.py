@@ -22,3 +22,4 @@ SPEC = DialectSpec(
 )
 
 DIALECT = register(SpecDialect(SPEC, Markers(all_of=("<seed:tool_call>",)), "Seed-OSS: <seed:tool_call><function=NAME><parameter=K>V"))
+DIALECT.priority = 310  # detection order: higher is tried first (see registry)

@@ -35,3 +35,4 @@ class SolarDialect(FormattedSpecDialect):
 
 
 DIALECT = register(SolarDialect(SPEC, Markers(all_of=("<|tool_call:begin|>", "<|tool_call:name|>")), "Solar Open: <|tool_call:begin|>ID<|tool_call:name|>NAME<|tool_call:args|>{…}"))
+DIALECT.priority = 360  # detection order: higher is tried first (see registry)

@@ -5,6 +5,9 @@ spec, or a transformers-style `response_schema`) wins; else a known dialect modu
 dialect inferred by analysing the template (when it renders tool calls in a
 syntax the analysis can describe); else the ChatML-function / generic
 fallback. `source` says which of these decided.
+
+This policy sits above both `dialects` and `analysis` (neither imports it),
+so choosing between a module and an analysis needs no lazy import.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from localtools.analysis import TemplateAnalysis, analyze_template
 from localtools.dialects.base import Detection, Dialect
-from localtools.dialects.registry import detect, get_dialect
+from localtools.dialects.registry import FALLBACK_NAMES, detect, get_dialect
+from localtools.dialects.response_schema import ResponseSchemaDialect
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.specdialect import SpecDialect
 
-FALLBACKS = ("chatml-function", "generic")
+FALLBACKS = FALLBACK_NAMES
 
 # how a dialect was chosen
 FORCED = "forced"
@@ -32,7 +37,7 @@ class Resolution:
     dialect: Dialect
     source: str  # forced | pinned-spec | module | analysis | fallback
     evidence: list[str] = field(default_factory=list)
-    analysis: Any = None  # localtools.analysis.TemplateAnalysis when analysis ran
+    analysis: TemplateAnalysis | None = None  # when analysis ran
     unrecognised: bool = False  # the template renders tool calls but nothing could describe them
 
     @property
@@ -54,14 +59,14 @@ def resolve_dialect(
     analyse: bool = True,
     response_schema: dict[str, Any] | None = None,
 ) -> Resolution:
-    """The dialect for this template source (see module docstring)."""
+    """The dialect for this template source (see module docstring).
+
+    Raises KeyError for an unknown forced name, ValueError for an invalid spec."""
     detected = detect(template)
     if spec is not None:
         dialect = dialect_from_spec(spec)
         return Resolution(dialect, PINNED_SPEC, [f"spec pinned by {forced_by}"])
     if response_schema is not None:
-        from localtools.dialects.response_schema import ResponseSchemaDialect
-
         return Resolution(ResponseSchemaDialect(response_schema), PINNED_SPEC, [f"response_schema pinned by {forced_by}"])
     if forced:
         dialect = get_dialect(forced).for_template(template)
@@ -76,13 +81,15 @@ def resolve_dialect(
     fallback = get_dialect(detected.dialect).for_template(template)
     if not analyse:
         return Resolution(fallback, FALLBACK, list(detected.evidence))
-    from localtools.analysis import analyze_template
+    return _by_analysis(template, fallback, detected)
 
+
+def _by_analysis(template: str, fallback: Dialect, detected: Detection) -> Resolution:
+    """No module knows the template: a dialect inferred from its renders, else the fallback."""
     analysis = analyze_template(template)
     renders_calls = bool(analysis.caps.get("renders_tool_calls"))
     if analysis.spec is not None and renders_calls:
-        spec_obj = analysis.spec
-        dialect = SpecDialect(spec_obj, None, "inferred from the template by analysis")
+        dialect = SpecDialect(analysis.spec, None, "inferred from the template by analysis")
         evidence = [f"{role}: {value!r}" for role, value in analysis.evidence.items() if role != "call_text"]
         return Resolution(dialect, ANALYSIS, evidence, analysis)
     evidence = list(detected.evidence) + list(analysis.notes)
