@@ -1,0 +1,905 @@
+"""JSON Schema -> GBNF, written from the JSON Schema spec and llama.cpp's GBNF syntax.
+
+Ground-floor code (no llama_cpp import) so dialects can build grammars without the
+engine. Several schemas become ONE grammar text with one rule per key; callers add
+their own `root`. A schema part a grammar cannot express is dropped with a warning
+naming the part (the grammar then accepts a superset), never raised: client schemas
+must not break a request. Whitespace matches llama-cpp-python's converter (one
+optional space after every token), so generation behaves as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("localtools.schema_gbnf")
+
+_MAX_REPEAT = 1000  # larger min/max lengths and item counts explode the grammar
+_GENERATED_PREFIX = "x"  # internal rule-name prefix per schema: x0-..., x1-...
+_INVALID_RULE_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
+
+_HEX4 = "[0-9a-fA-F]{4}"
+_PLAIN_CHAR = r'[^"\\\x7F\x00-\x1F]'  # a JSON string character needing no escape
+_BUILTINS: dict[str, str] = {
+    "space": '" "?',
+    "char": _PLAIN_CHAR + r' | "\\" (["\\/bfnrt] | "u" ' + _HEX4 + ")",
+    "string": r'"\"" char* "\"" space',
+    "integral-part": "[0] | [1-9] [0-9]{0,15}",
+    "decimal-part": "[0-9]{1,16}",
+    "integer": '"-"? integral-part space',
+    "number": '"-"? integral-part ("." decimal-part)? ([eE] [-+]? integral-part)? space',
+    "boolean": '("true" | "false") space',
+    "null": '"null" space',
+    "value": "object | array | string | number | boolean | null",
+    "object": '"{" space ( string ":" space value ("," space string ":" space value)* )? "}" space',
+    "array": '"[" space ( value ("," space value)* )? "]" space',
+    "date": '[0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [1-2] [0-9] | "3" [0-1] )',
+    "time": '( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" ( [0-5] [0-9] | "60" ) ( "." [0-9]{1,9} )? '
+    '( [Zz] | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )',
+    "date-time": "date [Tt] time",
+    "uuid": "[0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{12}",
+    "pattern-dot": _PLAIN_CHAR + r' | "\\" (["\\/bfrt] | "u" ' + _HEX4 + ")",
+}
+_DEPENDS = {
+    "char": [], "string": ["char", "space"], "integer": ["integral-part", "space"],
+    "number": ["integral-part", "decimal-part", "space"], "boolean": ["space"], "null": ["space"],
+    "value": ["object", "array", "string", "number", "boolean", "null"],
+    "object": ["space", "string", "value"], "array": ["space", "value"],
+    "date-time": ["date", "time"],
+}
+_FORMATS = {"date": "date", "time": "time", "date-time": "date-time", "uuid": "uuid"}
+# names callers may not use as keys: ours, llama-cpp-python's, and `root`
+RESERVED_NAMES = frozenset(_BUILTINS) | {
+    "root", "dot", "date-string", "time-string", "date-time-string", "uuid-string",
+}
+_IGNORED = frozenset({
+    "$schema", "$id", "id", "$comment", "title", "description", "default", "examples", "example",
+    "readOnly", "writeOnly", "deprecated", "$anchor", "contentMediaType", "contentEncoding",
+    "strict", "discriminator", "x-order",
+})
+_UNSUPPORTED = ("not", "if", "then", "else", "dependentSchemas", "dependentRequired", "dependencies",
+                "propertyNames", "multipleOf", "minProperties", "maxProperties", "uniqueItems",
+                "contains", "minContains", "maxContains", "patternProperties", "unevaluatedProperties",
+                "unevaluatedItems", "$dynamicRef")
+_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
+
+
+class _Unsupported(Exception):
+    """A schema part the grammar cannot express; the caller drops it with a warning."""
+
+
+def gbnf_rule_name(key: str) -> str:
+    """The GBNF rule name `json_schema_to_gbnf` gives to `key` (invalid characters -> '-')."""
+    return _INVALID_RULE_CHARS.sub("-", key)
+
+
+def json_schema_to_gbnf(schemas: dict[str, dict]) -> str:
+    """Convert several JSON schemas into ONE GBNF text with one rule per dict key.
+
+    {"args-get_weather": {...}} gives a rule `args-get-weather`. No `root` rule is
+    written. Raises ValueError only for keys that collide after sanitising or with
+    built-in/generated rule names; schema problems are relaxed with a warning.
+    """
+    out = _Grammar()
+    out.builtin("space")  # every value ends in it
+    aliases: dict[str, str] = {}
+    for i, (key, schema) in enumerate(schemas.items()):
+        name = gbnf_rule_name(key)
+        if not name or name in aliases or name in RESERVED_NAMES:
+            raise ValueError(f"grammar rule name {name!r} (from {key!r}) is empty, duplicated or reserved")
+        if not isinstance(schema, (dict, bool)):
+            log.warning("JSON schema for %r is not an object; allowing any JSON value", key)
+            schema = {}
+        ctx = _Schema(out, key, f"{_GENERATED_PREFIX}{i}-{name}", schema)
+        aliases[name] = ctx.visit(schema, [])
+    for name, body in aliases.items():
+        if name in out.rules:
+            raise ValueError(f"grammar rule name {name!r} collides with a generated rule")
+        out.rules[name] = body
+    return "\n".join(f"{n} ::= {b}" for n, b in sorted(out.rules.items())) + "\n"
+
+
+# --------------------------------------------------------------------------
+# GBNF text helpers
+# --------------------------------------------------------------------------
+
+
+def _lit(text: str) -> str:
+    """A GBNF string literal for `text`."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_lit(value: Any) -> str:
+    """GBNF for exactly the JSON value `value`, with the grammar's optional spaces."""
+    if isinstance(value, list):
+        return _seq('"[" space', ' "," space '.join(_json_lit(v) for v in value), '"]" space')
+    if isinstance(value, dict):
+        members = [f"{_lit(json.dumps(str(k), ensure_ascii=False))} space \":\" space {_json_lit(v)}"
+                   for k, v in value.items()]
+        return _seq('"{" space', ' "," space '.join(members), '"}" space')
+    return _lit(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) + " space"
+
+
+def _not_strings(names: list[str]) -> str:
+    """GBNF for the JSON-encoded text of any string except `names` (without quotes)."""
+    trie: dict[str, Any] = {}
+    for name in names:
+        node = trie
+        for ch in json.dumps(name, ensure_ascii=False)[1:-1]:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def rest(node: dict[str, Any]) -> str:
+        kids = sorted(k for k in node if k)
+        other = [_class(sorted({(ord(k),) * 2 for k in kids}) + _MUST_ESCAPE, negated=True)]
+        if "\\" not in kids:
+            other.append('"\\\\" (["\\\\/bfnrt] | "u" ' + _HEX4 + ")")
+        alts = [f"{_lit(k)} {rest(node[k])}".strip() for k in kids]
+        alts.append(f"{_alt(other)} char*")
+        expr = _alt(alts)
+        return expr if "" in node else f"{expr}?"
+
+    return rest(trie)
+
+
+def _class_char(code: int) -> str:
+    ch = chr(code)
+    if ch.isascii() and ch.isalnum():
+        return ch
+    if code < 0x80:
+        return f"\\x{code:02X}"
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
+
+
+def _class(ranges: list[tuple[int, int]], negated: bool = False) -> str:
+    body = "".join(_class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in ranges)
+    return f"[{'^' if negated else ''}{body}]"
+
+
+def _alt(parts: list[str]) -> str:
+    parts = [p for p in parts if p]
+    if not parts:
+        raise _Unsupported("no alternative can match")
+    return parts[0] if len(parts) == 1 else "( " + " | ".join(parts) + " )"
+
+
+def _seq(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _repeat(atom: str, low: int, high: int | None) -> str:
+    if (low, high) == (1, 1):
+        return atom
+    if (low, high) == (0, None):
+        return f"{atom}*"
+    if (low, high) == (1, None):
+        return f"{atom}+"
+    if (low, high) == (0, 1):
+        return f"{atom}?"
+    if low == high:
+        return f"{atom}{{{low}}}"
+    return f"{atom}{{{low},{'' if high is None else high}}}"
+
+
+@dataclass
+class _Grammar:
+    """The rules of the grammar being written (built-ins are added when first used)."""
+
+    rules: dict[str, str] = field(default_factory=dict)
+
+    def builtin(self, name: str) -> str:
+        if name not in self.rules:
+            self.rules[name] = _BUILTINS[name]
+            for dep in _DEPENDS.get(name, []):
+                self.builtin(dep)
+        return name
+
+    def add(self, name: str, body: str) -> str:
+        """Add a rule under `name` (or `name-2`, ... when taken); returns the name used."""
+        base, n = name, 1
+        while name in self.rules or name in RESERVED_NAMES:
+            if self.rules.get(name) == body:
+                return name
+            n += 1
+            name = f"{base}-{n}"
+        self.rules[name] = body
+        return name
+
+
+# --------------------------------------------------------------------------
+# integers with bounds
+# --------------------------------------------------------------------------
+
+
+def _same_length_range(a: str, b: str) -> list[str]:
+    """Sequences of digit classes matching the digit strings a..b (same length)."""
+    if not a:
+        return [""]
+    if a[0] == b[0]:
+        return [f"{_class([(ord(a[0]),) * 2])} {tail}".strip() for tail in _same_length_range(a[1:], b[1:])]
+    rest = len(a) - 1
+    nines, zeros = "9" * rest, "0" * rest
+    out: list[str] = []
+    lo, hi = int(a[0]), int(b[0])
+    if a[1:] != zeros:
+        out += [f"[{lo}] {t}".strip() for t in _same_length_range(a[1:], nines)]
+        lo += 1
+    if b[1:] != nines:
+        tail_hi = [f"[{hi}] {t}".strip() for t in _same_length_range(zeros, b[1:])]
+        hi -= 1
+    else:
+        tail_hi = []
+    if lo <= hi:
+        out.append(f"[{lo}-{hi}] {_repeat('[0-9]', rest, rest)}" if rest else f"[{lo}-{hi}]")
+    return out + tail_hi
+
+
+def _naturals(low: int, high: int | None) -> str:
+    """Natural numbers low..high (None: unbounded, capped at 16 digits) without leading zeros."""
+    parts: list[str] = []
+    top = high if high is not None else 10**16 - 1
+    for length in range(len(str(low)), len(str(top)) + 1):
+        first = max(low, 10 ** (length - 1) if length > 1 else 0)
+        last = min(top, 10**length - 1)
+        if first > last:
+            continue
+        if high is None and first == 10 ** (length - 1) and length > 1:
+            parts.append(f"[1-9] [0-9]{{{length - 1},15}}")  # every longer number too
+            break
+        parts += _same_length_range(str(first), str(last))
+    return _alt(parts)
+
+
+def _integer_expr(low: int | None, high: int | None) -> str:
+    """GBNF for the integers in [low, high] (None: unbounded on that side)."""
+    if low is not None and high is not None and low > high:
+        raise _Unsupported(f"empty integer range {low}..{high}")
+    parts = []
+    if low is None or low < 0:  # negative values: "-" then a natural number
+        neg_hi = None if low is None else -low
+        neg_lo = 1 if high is None or high >= 0 else -high
+        parts.append(f'"-" {_naturals(neg_lo, neg_hi)}')
+    if high is None or high >= 0:
+        parts.append(_naturals(max(low or 0, 0), high))
+    return f"{_alt(parts)} space"
+
+
+def _bounds(schema: dict, integer: bool) -> tuple[float | None, bool, float | None, bool]:
+    """(low, low_exclusive, high, high_exclusive), draft-4 boolean exclusives included."""
+
+    def num(v: Any) -> float | None:
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    low, high = num(schema.get("minimum")), num(schema.get("maximum"))
+    low_ex = high_ex = False
+    if schema.get("exclusiveMinimum") is True:
+        low_ex = low is not None
+    elif (ex := num(schema.get("exclusiveMinimum"))) is not None and (low is None or ex >= low):
+        low, low_ex = ex, True
+    if schema.get("exclusiveMaximum") is True:
+        high_ex = high is not None
+    elif (ex := num(schema.get("exclusiveMaximum"))) is not None and (high is None or ex <= high):
+        high, high_ex = ex, True
+    return low, low_ex, high, high_ex
+
+
+def _int_bounds(schema: dict) -> tuple[int | None, int | None]:
+    low, low_ex, high, high_ex = _bounds(schema, True)
+    ilow = None if low is None else (int(low) + 1 if low_ex and low == int(low) else -int(-low // 1))
+    ihigh = None if high is None else (int(high) - 1 if high_ex and high == int(high) else int(high // 1))
+    return ilow, ihigh
+
+
+# --------------------------------------------------------------------------
+# schemas
+# --------------------------------------------------------------------------
+
+
+def _path(path: list[str]) -> str:
+    return "/" + "/".join(path) if path else "the top level"
+
+
+class _Schema:
+    """Converts one client schema; its rules are namespaced by `prefix` ($defs cannot clash)."""
+
+    def __init__(self, grammar: _Grammar, key: str, prefix: str, root: Any):
+        self.g, self.key, self.prefix, self.root = grammar, key, prefix, root
+        self.refs: dict[str, str] = {}
+
+    def warn(self, path: list[str], what: str) -> None:
+        log.warning("JSON schema for %r: %s at %s; the grammar allows more", self.key, what, _path(path))
+
+    def rule(self, path: list[str], body: str) -> str:
+        tail = gbnf_rule_name("-".join(path)).strip("-")
+        return self.g.add(f"{self.prefix}-{tail}" if tail else self.prefix, body)
+
+    def visit(self, node: Any, path: list[str]) -> str:
+        """A GBNF expression (ending in `space`) for the JSON values `node` accepts."""
+        if node is True or node == {}:
+            return self.g.builtin("value")
+        if not isinstance(node, dict):
+            self.warn(path, "a schema that is neither an object nor true")
+            return self.g.builtin("value")
+        for k in node:
+            if k in _UNSUPPORTED:
+                self.warn(path, f"dropped {k!r}")
+        if isinstance(node.get("$ref"), str):
+            return self.ref(node, path)
+        for word in ("anyOf", "oneOf"):
+            if isinstance(node.get(word), list):
+                rest = {k: v for k, v in node.items() if k != word}
+                alts = [self.merge([rest, alt], path) for alt in node[word]]
+                return _alt([self.visit(a, path + [word, str(i)]) for i, a in enumerate(alts)])
+        if isinstance(node.get("allOf"), list):
+            return self.visit(self.merge_all_of(node, path), path)
+        if "const" in node:
+            return _json_lit(node["const"])
+        if isinstance(node.get("enum"), list):
+            return self.enum(node, path)
+        types = node.get("type")
+        if isinstance(types, str):
+            types = [types]
+        if not isinstance(types, list) or not types:
+            types = self.infer_types(node)
+        if node.get("nullable") is True and "null" not in types:
+            types = [*types, "null"]
+        if "integer" in types and "number" in types:
+            types = [t for t in types if t != "integer"]
+        exprs = []
+        for t in types:
+            if t not in _TYPES:
+                self.warn(path, f"dropped unknown type {t!r}")
+                return self.g.builtin("value")
+            exprs.append(self.typed(t, node, path))
+        return _alt(exprs)
+
+    def infer_types(self, node: dict) -> list[str]:
+        """Types a schema without `type` is meant for (as llama.cpp: keywords decide)."""
+        if any(k in node for k in ("properties", "additionalProperties", "required")):
+            return ["object"]
+        if any(k in node for k in ("items", "prefixItems", "minItems", "maxItems")):
+            return ["array"]
+        if any(k in node for k in ("minLength", "maxLength", "pattern", "format")):
+            return ["string"]
+        if any(k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+            return ["number"]
+        return list(_TYPES[:3]) + ["number", "boolean", "null"]
+
+    def typed(self, t: str, node: dict, path: list[str]) -> str:
+        if t == "object":
+            return self.object(node, path)
+        if t == "array":
+            return self.array(node, path)
+        if t == "string":
+            return self.string(node, path)
+        if t == "integer":
+            return self.integer(node, path)
+        if t == "number":
+            return self.number(node, path)
+        return self.g.builtin(t)
+
+    def enum(self, node: dict, path: list[str]) -> str:
+        types = node.get("type")
+        allowed = [types] if isinstance(types, str) else types if isinstance(types, list) else None
+
+        def fits(v: Any) -> bool:
+            if allowed is None:
+                return True
+            kinds = {"null": v is None, "boolean": isinstance(v, bool), "string": isinstance(v, str),
+                     "object": isinstance(v, dict), "array": isinstance(v, list),
+                     "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+                     "integer": isinstance(v, int) and not isinstance(v, bool)
+                     or isinstance(v, float) and v.is_integer()}
+            return any(kinds.get(t, False) for t in allowed)
+
+        values = [v for v in node["enum"] if fits(v)]
+        if not values:
+            self.warn(path, "dropped an 'enum' no value of which fits 'type'")
+            return self.g.builtin("value")
+        return _alt([_json_lit(v) for v in values])
+
+    # ---- $ref and allOf ---------------------------------------------------
+
+    def lookup(self, ref: str, path: list[str]) -> Any:
+        """The schema at a local JSON pointer ('#', '#/$defs/X', ...), or raise _Unsupported."""
+        if not ref.startswith("#"):
+            raise _Unsupported(f"non-local $ref {ref!r}")
+        node = self.root
+        for part in [p for p in ref[1:].split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise _Unsupported(f"unresolvable $ref {ref!r}")
+        return node
+
+    def ref(self, node: dict, path: list[str]) -> str:
+        ref = node["$ref"]
+        try:
+            target = self.lookup(ref, path)
+        except _Unsupported as exc:
+            self.warn(path, f"dropped '$ref' ({exc})")
+            return self.visit({k: v for k, v in node.items() if k != "$ref"}, path)
+        siblings = {k: v for k, v in node.items() if k not in ("$ref", "$defs", "definitions") and k not in _IGNORED}
+        if siblings:  # siblings of $ref apply too (2019-09+)
+            return self.visit(self.merge([siblings, target], path), path)
+        if ref not in self.refs:
+            tail = gbnf_rule_name(ref[1:].replace("$defs", "").replace("definitions", "")).strip("-")
+            name = self.g.add(f"{self.prefix}-ref-{tail}" if tail else f"{self.prefix}-ref", "space")
+            self.refs[ref] = name
+            self.g.rules[name] = self.visit(target, [f"ref-{tail}"])
+        return self.refs[ref]
+
+    def deref(self, node: Any, path: list[str]) -> Any:
+        """`node` with its own top-level $ref (and allOf) merged in, for allOf merging."""
+        for _ in range(16):
+            if not isinstance(node, dict):
+                return node
+            if isinstance(node.get("$ref"), str):
+                try:
+                    target = self.lookup(node["$ref"], path)
+                except _Unsupported as exc:
+                    self.warn(path, f"dropped '$ref' ({exc})")
+                    target = {}
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                node = self.merge([rest, target], path) if rest else target
+            elif isinstance(node.get("allOf"), list):
+                node = self.merge_all_of(node, path)
+            else:
+                return node
+        self.warn(path, "dropped a '$ref' cycle inside 'allOf'")
+        return {}
+
+    def merge_all_of(self, node: dict, path: list[str]) -> dict:
+        rest = {k: v for k, v in node.items() if k != "allOf"}
+        return self.merge([rest, *[self.deref(s, path) for s in node["allOf"]]], path)
+
+    def merge(self, parts: list[Any], path: list[str]) -> Any:
+        """One schema meaning all of `parts` (exact for the keywords merged here)."""
+        out: dict[str, Any] = {}
+        for part in parts:
+            if part is True:
+                continue
+            if not isinstance(part, dict):
+                self.warn(path, "dropped a non-object schema in a combination")
+                continue
+            for k, v in part.items():
+                if k not in out:
+                    out[k] = v
+                elif k == "properties" and isinstance(v, dict) and isinstance(out[k], dict):
+                    props = dict(out[k])
+                    for name, sub in v.items():
+                        props[name] = self.merge([props[name], sub], path) if name in props else sub
+                    out[k] = props
+                elif k == "required" and isinstance(v, list):
+                    out[k] = list(dict.fromkeys([*out[k], *v]))
+                elif k == "type":
+                    a = out[k] if isinstance(out[k], list) else [out[k]]
+                    b = v if isinstance(v, list) else [v]
+                    both = [t for t in a if t in b or (t == "integer" and "number" in b)]
+                    both += [t for t in b if t == "integer" and "number" in a and t not in both]
+                    out[k] = both or a
+                elif k in ("minimum", "minLength", "minItems", "exclusiveMinimum") and _is_num(v) and _is_num(out[k]):
+                    out[k] = max(out[k], v)
+                elif k in ("maximum", "maxLength", "maxItems", "exclusiveMaximum") and _is_num(v) and _is_num(out[k]):
+                    out[k] = min(out[k], v)
+                elif k in ("anyOf", "oneOf") and isinstance(v, list):
+                    out["allOf"] = [*out.get("allOf", []), {k: v}]
+                elif k == "allOf" and isinstance(v, list) and isinstance(out[k], list):
+                    out[k] = [*out[k], *v]
+                elif k not in _IGNORED and out[k] != v:
+                    self.warn(path, f"kept the first of two different {k!r} values in a combination")
+        return out
+
+    # ---- objects and arrays -------------------------------------------------
+
+    def object(self, node: dict, path: list[str]) -> str:
+        """Required properties in order, then any subset of the optional ones in order.
+
+        An absent additionalProperties closes an object that lists properties (as
+        llama.cpp does: a model should write the declared keys, not invent others).
+        """
+        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        required = node.get("required") if isinstance(node.get("required"), list) else []
+        required = [r for r in required if isinstance(r, str)]
+        extra = node.get("additionalProperties")
+        if "properties" not in node and not required and (extra is None or extra is True or extra == {}):
+            return self.g.builtin("object")
+        props = {k: v for k, v in props.items() if v is not False}
+        for name in required:
+            if name not in props:
+                if extra is False:
+                    self.warn(path, f"allowed required property {name!r} that 'additionalProperties' forbids")
+                props[name] = extra if isinstance(extra, dict) else {}
+        kvs = {name: self.kv(name, sub, path) for name, sub in props.items()}
+        req = [kvs[n] for n in props if n in required]
+        opt = [n for n in props if n not in required]
+        extras = ""
+        if extra is not None and extra is not False:
+            value = self.visit(extra if isinstance(extra, dict) else {}, path + ["additionalProperties"])
+            self.g.builtin("char")
+            key = f'"\\"" {_not_strings(list(props))} "\\"" space' if props else self.g.builtin("string")
+            akv = self.rule(path + ["additional-kv"], f'{key} ":" space {value}')
+            more = self.rule(path + ["additional-more"], f'( "," space {akv} )*')
+            extras = f"{akv} {more}"
+        tails: dict[int, str] = {}
+        for j in range(len(opt) - 1, -2, -1):
+            choices = [f"{kvs[opt[k]]} {tails[k]}".strip() for k in range(j + 1, len(opt))]
+            choices += [extras] if extras else []
+            if j == -1:
+                start = choices
+            elif choices:
+                tails[j] = self.rule(path + [opt[j], "rest"], f'( "," space {_alt(choices)} )?')
+            else:
+                tails[j] = ""
+        if req:
+            body = ' "," space '.join(req)
+            if start:
+                body += f' ( "," space {_alt(start)} )?'
+        else:
+            body = f"( {_alt(start)} )?" if start else ""
+        return _seq('"{" space', body, '"}" space')
+
+    def kv(self, name: str, sub: Any, path: list[str]) -> str:
+        key = _lit(json.dumps(name, ensure_ascii=False))
+        value = self.visit(sub, path + [name])
+        return self.rule(path + [name, "kv"], f'{key} space ":" space {value}')
+
+    def array(self, node: dict, path: list[str]) -> str:
+        """Items (or a prefixItems tuple, written in full) with minItems/maxItems."""
+        items, tuple_items = node.get("items"), node.get("prefixItems")
+        if isinstance(items, list):  # draft 4-7 tuple form
+            tuple_items, items = items, node.get("additionalItems")
+        low = self.limit(node, "minItems", path) or 0
+        high = self.limit(node, "maxItems", path)
+        if isinstance(tuple_items, list):
+            seq = [self.visit(s, path + ["prefixItems", str(i)]) for i, s in enumerate(tuple_items)]
+            body = ' "," space '.join(seq)
+            if items is not None and items is not False:
+                item = self.item(items, path)
+                k = len(seq)
+                more = _repeat(f'( "," space {item} )', max(low - k, 0), None if high is None else max(high - k, 0))
+                body = f"{body} {more}" if seq else f"( {item} {more} )?"
+            return _seq('"[" space', body, '"]" space')
+        if high == 0 or items is False:
+            return '"[" space "]" space'
+        item = self.item(items if items is not None else {}, path)
+        more = _repeat(f'( "," space {item} )', max(low - 1, 0), None if high is None else high - 1)
+        inner = f"{item} {more}".strip()
+        return f'"[" space {inner if low else f"( {inner} )?"} "]" space'
+
+    def item(self, sub: Any, path: list[str]) -> str:
+        expr = self.visit(sub, path + ["item"])
+        return expr if re.fullmatch(r"[a-zA-Z0-9-]+", expr) else self.rule(path + ["item"], expr)
+
+    def limit(self, node: dict, word: str, path: list[str]) -> int | None:
+        v = node.get(word)
+        if v is None:
+            return None
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_REPEAT:
+            self.warn(path, f"dropped {word}={v!r} (not a count up to {_MAX_REPEAT})")
+            return None
+        return v
+
+    # ---- scalars ----------------------------------------------------------
+
+    def string(self, node: dict, path: list[str]) -> str:
+        low = self.limit(node, "minLength", path)
+        high = self.limit(node, "maxLength", path)
+        inner = None
+        if isinstance(node.get("pattern"), str):
+            try:
+                inner = _Regex(node["pattern"], self.g).convert()
+            except _Unsupported as exc:
+                self.warn(path, f"dropped 'pattern' {node['pattern']!r} ({exc})")
+        fmt = node.get("format")
+        if inner is None and isinstance(fmt, str):
+            if fmt in _FORMATS:
+                inner = self.g.builtin(_FORMATS[fmt])
+            else:
+                self.warn(path, f"dropped 'format' {fmt!r} (not supported)")
+        if inner is not None:
+            if low is not None or high is not None:
+                self.warn(path, "dropped 'minLength'/'maxLength' beside a pattern or format")
+        else:
+            if low is not None and high is not None and low > high:
+                self.warn(path, "dropped 'minLength' > 'maxLength'")
+                low = None
+            inner = _repeat(self.g.builtin("char"), low or 0, high)
+        self.g.builtin("space")
+        return f'"\\"" {inner} "\\"" space'
+
+    def integer(self, node: dict, path: list[str]) -> str:
+        low, high = _int_bounds(node)
+        if low is None and high is None:
+            return self.g.builtin("integer")
+        self.g.builtin("space")
+        try:
+            return _integer_expr(low, high)
+        except _Unsupported as exc:
+            self.warn(path, f"dropped 'minimum'/'maximum' ({exc})")
+            return self.g.builtin("integer")
+
+    def number(self, node: dict, path: list[str]) -> str:
+        low, low_ex, high, high_ex = _bounds(node, False)
+        if low is None and high is None:
+            return self.g.builtin("number")
+        if low == 0 and not low_ex and high is None:  # non-negative: no sign
+            self.g.builtin("number")
+            return 'integral-part ("." decimal-part)? ([eE] [-+]? integral-part)? space'
+        self.warn(path, "dropped 'minimum'/'maximum' on a number (only integers are bounded)")
+        return self.g.builtin("number")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# --------------------------------------------------------------------------
+# regular expressions (the common ECMA-262 subset) -> GBNF over JSON-encoded text
+# --------------------------------------------------------------------------
+
+_ESCAPED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+_MUST_ESCAPE = [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C), (0x7F, 0x7F)]
+_DIGIT = [(0x30, 0x39)]
+_WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+_SPACE = [(0x09, 0x0D), (0x20, 0x20)]
+_CONTROL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = sorted(ranges)
+    for c0, c1 in cut:
+        nxt = []
+        for a, b in out:
+            if b < c0 or a > c1:
+                nxt.append((a, b))
+                continue
+            if a < c0:
+                nxt.append((a, c0 - 1))
+            if b > c1:
+                nxt.append((c1 + 1, b))
+        out = nxt
+    return out
+
+
+def _contains(ranges: list[tuple[int, int]], code: int) -> bool:
+    return any(a <= code <= b for a, b in ranges)
+
+
+def _encoded_class(ranges: list[tuple[int, int]], negated: bool) -> str:
+    """GBNF for the JSON encodings of the characters in (or, negated, not in) `ranges`."""
+    parts: list[str] = []
+    if negated:
+        parts.append(_class(sorted(ranges) + _MUST_ESCAPE, negated=True))
+        parts += [_lit(esc) for ch, esc in _ESCAPED.items() if not _contains(ranges, ord(ch))]
+        return _alt(parts)
+    plain = _subtract(ranges, _MUST_ESCAPE)
+    if plain:
+        parts.append(_class(plain))
+    for code in [c for a, b in ranges for c in range(max(a, 0), min(b, 0x7F) + 1)]:
+        if code < 0x20 or code in (0x22, 0x5C, 0x7F):
+            ch = chr(code)
+            parts.append(_lit(_ESCAPED.get(ch, f"\\u{code:04x}")))
+    return _alt(parts)
+
+
+class _Regex:
+    """Translates a JSON Schema `pattern` into GBNF for the string's JSON encoding."""
+
+    def __init__(self, source: str, grammar: _Grammar):
+        self.src, self.i, self.g = source, 0, grammar
+
+    def convert(self) -> str:
+        src = self.src
+        start = src.startswith("^")
+        end = src.endswith("$") and not _escaped(src, len(src) - 1)
+        self.src = src[1 if start else 0: len(src) - 1 if end else len(src)]
+        branches = self.alternation()
+        if self.i != len(self.src):
+            raise _Unsupported("unbalanced ')'")
+        if len(branches) > 1 and (start or end):
+            raise _Unsupported("an anchor beside a top-level '|'")
+        body = self.join(branches)
+        free = f"{self.g.builtin('char')}*"
+        return _seq("" if start else free, body, "" if end else free) or '""'
+
+    def join(self, branches: list[str]) -> str:
+        nonempty = [b for b in branches if b]
+        if not nonempty:
+            return ""
+        expr = _alt(nonempty)
+        if len(nonempty) < len(branches):
+            return f"{expr if expr.startswith('(') and len(nonempty) > 1 else f'( {expr} )'}?"
+        return expr
+
+    def alternation(self) -> list[str]:
+        branches = [self.sequence()]
+        while self.i < len(self.src) and self.src[self.i] == "|":
+            self.i += 1
+            branches.append(self.sequence())
+        return branches
+
+    def sequence(self) -> str:
+        parts: list[str] = []
+        while self.i < len(self.src) and self.src[self.i] not in "|)":
+            atom = self.atom()
+            parts.append(self.quantified(atom))
+        return " ".join(p for p in parts if p)
+
+    def atom(self) -> str:
+        ch = self.src[self.i]
+        self.i += 1
+        if ch == "(":
+            if self.src.startswith("?:", self.i):
+                self.i += 2
+            elif self.src.startswith("?", self.i):
+                raise _Unsupported("lookaround, named groups and flags")
+            inner = self.join(self.alternation())
+            if self.i >= len(self.src) or self.src[self.i] != ")":
+                raise _Unsupported("unbalanced '('")
+            self.i += 1
+            return f"( {inner} )" if inner else ""
+        if ch == "[":
+            return self.char_class()
+        if ch == ".":
+            return self.g.builtin("pattern-dot")
+        if ch in "^$":
+            raise _Unsupported(f"'{ch}' inside the pattern")
+        if ch in "*+?{":
+            raise _Unsupported(f"a quantifier {ch!r} with nothing to repeat")
+        if ch == "\\":
+            return self.escape()
+        return _lit(json.dumps(ch, ensure_ascii=False)[1:-1])
+
+    def escape(self) -> str:
+        if self.i >= len(self.src):
+            raise _Unsupported("a trailing backslash")
+        ch = self.src[self.i]
+        self.i += 1
+        sets = {"d": _DIGIT, "w": _WORD, "s": _SPACE}
+        if ch.lower() in sets:
+            return _encoded_class(sets[ch.lower()], negated=ch.isupper())
+        code = self.escaped_code(ch)
+        return _lit(json.dumps(chr(code), ensure_ascii=False)[1:-1])
+
+    def escaped_code(self, ch: str) -> int:
+        """The character code of an escape like \\n, \\x41, \\u0041, \\. (after the backslash)."""
+        if ch in _CONTROL_ESCAPES:
+            return ord(_CONTROL_ESCAPES[ch])
+        for letter, width in (("x", 2), ("u", 4)):
+            if ch == letter:
+                digits = self.src[self.i: self.i + width]
+                if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                    raise _Unsupported(f"a malformed \\{letter} escape")
+                self.i += width
+                return int(digits, 16)
+        if ch.isalnum():
+            raise _Unsupported(f"the escape \\{ch}")
+        return ord(ch)
+
+    def char_class(self) -> str:
+        negated = self.src.startswith("^", self.i)
+        self.i += negated
+        ranges: list[tuple[int, int]] = []
+        first = True
+        while True:
+            if self.i >= len(self.src):
+                raise _Unsupported("unbalanced '['")
+            ch = self.src[self.i]
+            if ch == "]" and not first:
+                self.i += 1
+                break
+            first = False
+            low = self.class_member(ranges)
+            if low is None:
+                continue
+            if self.src.startswith("-", self.i) and self.i + 1 < len(self.src) and self.src[self.i + 1] != "]":
+                self.i += 1
+                high = self.class_member(ranges)
+                if high is None or high < low:
+                    raise _Unsupported("a bad range in a character class")
+                ranges.append((low, high))
+            else:
+                ranges.append((low, low))
+        return _encoded_class(ranges, negated)
+
+    def class_member(self, ranges: list[tuple[int, int]]) -> int | None:
+        """One class member's code; a \\d/\\w/\\s set is added to `ranges` (None returned)."""
+        ch = self.src[self.i]
+        self.i += 1
+        if ch != "\\":
+            return ord(ch)
+        if self.i >= len(self.src):
+            raise _Unsupported("a trailing backslash")
+        esc = self.src[self.i]
+        self.i += 1
+        sets = {"d": _DIGIT, "w": _WORD, "s": _SPACE}
+        if esc in sets:
+            ranges.extend(sets[esc])
+            return None
+        if esc == "b":
+            return 8
+        return self.escaped_code(esc)
+
+    def quantified(self, atom: str) -> str:
+        if self.i >= len(self.src) or not atom:
+            return atom
+        ch = self.src[self.i]
+        if ch in "*+?":
+            self.i += 1
+            low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[ch]
+        elif ch == "{" and (m := re.match(r"\{(\d+)(,(\d*))?\}", self.src[self.i:])):
+            self.i += m.end()
+            low = int(m.group(1))
+            high = low if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
+            if max(low, high or 0) > _MAX_REPEAT or (high is not None and high < low):
+                raise _Unsupported(f"the repetition {m.group(0)}")
+        else:
+            return atom
+        if self.src.startswith("?", self.i):  # lazy: same language
+            self.i += 1
+        elif self.src.startswith("+", self.i):
+            raise _Unsupported("a possessive quantifier")
+        return _repeat(atom if _is_unit(atom) else f"( {atom} )", low, high)
+
+
+def _is_unit(expr: str) -> bool:
+    """Whether `expr` can take a quantifier as is (a name, literal, class or group)."""
+    return bool(re.fullmatch(r'[a-zA-Z0-9-]+|"(\\.|[^"\\])*"|\[(\\.|[^\]\\])*\]', expr)) or (
+        expr.startswith("( ") and expr.endswith(" )") and _balanced_group(expr))
+
+
+def _balanced_group(expr: str) -> bool:
+    depth, i, in_lit, in_cls = 0, 0, False, False
+    while i < len(expr):
+        c = expr[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_lit:
+            in_lit = c != '"'
+        elif in_cls:
+            in_cls = c != "]"
+        elif c == '"':
+            in_lit = True
+        elif c == "[":
+            in_cls = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0 and i != len(expr) - 1:
+                return False
+        i += 1
+    return depth == 0
+
+
+def _escaped(text: str, pos: int) -> bool:
+    """Whether the character at `pos` is escaped by an odd run of backslashes."""
+    n = 0
+    while pos - 1 - n >= 0 and text[pos - 1 - n] == "\\":
+        n += 1
+    return n % 2 == 1
