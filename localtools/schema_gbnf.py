@@ -16,17 +16,28 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from localtools.gbnf_regex import (
+    HEX4,
+    MUST_ESCAPE,
+    REPEAT_LIMIT,
+    Unsupported,
+    alternatives,
+    char_class,
+    literal,
+    pattern_to_gbnf,
+    repeat,
+    sequence,
+)
+
 log = logging.getLogger("localtools.schema_gbnf")
 
-_MAX_REPEAT = 1000  # larger min/max lengths and item counts explode the grammar
 _GENERATED_PREFIX = "x"  # internal rule-name prefix per schema: x0-..., x1-...
 _INVALID_RULE_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
 
-_HEX4 = "[0-9a-fA-F]{4}"
 _PLAIN_CHAR = r'[^"\\\x7F\x00-\x1F]'  # a JSON string character needing no escape
 _BUILTINS: dict[str, str] = {
     "space": '" "?',
-    "char": _PLAIN_CHAR + r' | "\\" (["\\/bfnrt] | "u" ' + _HEX4 + ")",
+    "char": _PLAIN_CHAR + r' | "\\" (["\\/bfnrt] | "u" ' + HEX4 + ")",
     "string": r'"\"" char* "\"" space',
     "integral-part": "[0] | [1-9] [0-9]{0,15}",
     "decimal-part": "[0-9]{1,16}",
@@ -42,7 +53,7 @@ _BUILTINS: dict[str, str] = {
     '( [Zz] | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )',
     "date-time": "date [Tt] time",
     "uuid": "[0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{12}",
-    "pattern-dot": _PLAIN_CHAR + r' | "\\" (["\\/bfrt] | "u" ' + _HEX4 + ")",
+    "pattern-dot": _PLAIN_CHAR + r' | "\\" (["\\/bfrt] | "u" ' + HEX4 + ")",
 }
 _DEPENDS = {
     "char": [], "string": ["char", "space"], "integer": ["integral-part", "space"],
@@ -66,10 +77,6 @@ _UNSUPPORTED = ("not", "if", "then", "else", "dependentSchemas", "dependentRequi
                 "contains", "minContains", "maxContains", "patternProperties", "unevaluatedProperties",
                 "unevaluatedItems", "$dynamicRef")
 _TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
-
-
-class _Unsupported(Exception):
-    """A schema part the grammar cannot express; the caller drops it with a warning."""
 
 
 def gbnf_rule_name(key: str) -> str:
@@ -108,36 +115,15 @@ def json_schema_to_gbnf(schemas: dict[str, dict]) -> str:
 # --------------------------------------------------------------------------
 
 
-def _lit(text: str) -> str:
-    """A GBNF string literal for `text`."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def _json_lit(value: Any) -> str:
     """GBNF for exactly the JSON value `value`, with the grammar's optional spaces."""
     if isinstance(value, list):
-        return _seq('"[" space', ' "," space '.join(_json_lit(v) for v in value), '"]" space')
+        return sequence('"[" space', ' "," space '.join(_json_lit(v) for v in value), '"]" space')
     if isinstance(value, dict):
-        members = [f"{_lit(json.dumps(str(k), ensure_ascii=False))} space \":\" space {_json_lit(v)}"
+        members = [f"{literal(json.dumps(str(k), ensure_ascii=False))} space \":\" space {_json_lit(v)}"
                    for k, v in value.items()]
-        return _seq('"{" space', ' "," space '.join(members), '"}" space')
-    return _lit(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) + " space"
+        return sequence('"{" space', ' "," space '.join(members), '"}" space')
+    return literal(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) + " space"
 
 
 def _not_strings(names: list[str]) -> str:
@@ -151,54 +137,15 @@ def _not_strings(names: list[str]) -> str:
 
     def rest(node: dict[str, Any]) -> str:
         kids = sorted(k for k in node if k)
-        other = [_class(sorted({(ord(k),) * 2 for k in kids}) + _MUST_ESCAPE, negated=True)]
+        other = [char_class(sorted({(ord(k),) * 2 for k in kids}) + MUST_ESCAPE, negated=True)]
         if "\\" not in kids:
-            other.append('"\\\\" (["\\\\/bfnrt] | "u" ' + _HEX4 + ")")
-        alts = [f"{_lit(k)} {rest(node[k])}".strip() for k in kids]
-        alts.append(f"{_alt(other)} char*")
-        expr = _alt(alts)
+            other.append('"\\\\" (["\\\\/bfnrt] | "u" ' + HEX4 + ")")
+        alts = [f"{literal(k)} {rest(node[k])}".strip() for k in kids]
+        alts.append(f"{alternatives(other)} char*")
+        expr = alternatives(alts)
         return expr if "" in node else f"{expr}?"
 
     return rest(trie)
-
-
-def _class_char(code: int) -> str:
-    ch = chr(code)
-    if ch.isascii() and ch.isalnum():
-        return ch
-    if code < 0x80:
-        return f"\\x{code:02X}"
-    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
-
-
-def _class(ranges: list[tuple[int, int]], negated: bool = False) -> str:
-    body = "".join(_class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in ranges)
-    return f"[{'^' if negated else ''}{body}]"
-
-
-def _alt(parts: list[str]) -> str:
-    parts = [p for p in parts if p]
-    if not parts:
-        raise _Unsupported("no alternative can match")
-    return parts[0] if len(parts) == 1 else "( " + " | ".join(parts) + " )"
-
-
-def _seq(*parts: str) -> str:
-    return " ".join(p for p in parts if p)
-
-
-def _repeat(atom: str, low: int, high: int | None) -> str:
-    if (low, high) == (1, 1):
-        return atom
-    if (low, high) == (0, None):
-        return f"{atom}*"
-    if (low, high) == (1, None):
-        return f"{atom}+"
-    if (low, high) == (0, 1):
-        return f"{atom}?"
-    if low == high:
-        return f"{atom}{{{low}}}"
-    return f"{atom}{{{low},{'' if high is None else high}}}"
 
 
 @dataclass
@@ -236,7 +183,7 @@ def _same_length_range(a: str, b: str) -> list[str]:
     if not a:
         return [""]
     if a[0] == b[0]:
-        return [f"{_class([(ord(a[0]),) * 2])} {tail}".strip() for tail in _same_length_range(a[1:], b[1:])]
+        return [f"{char_class([(ord(a[0]),) * 2])} {tail}".strip() for tail in _same_length_range(a[1:], b[1:])]
     rest = len(a) - 1
     nines, zeros = "9" * rest, "0" * rest
     out: list[str] = []
@@ -250,7 +197,7 @@ def _same_length_range(a: str, b: str) -> list[str]:
     else:
         tail_hi = []
     if lo <= hi:
-        out.append(f"[{lo}-{hi}] {_repeat('[0-9]', rest, rest)}" if rest else f"[{lo}-{hi}]")
+        out.append(f"[{lo}-{hi}] {repeat('[0-9]', rest, rest)}" if rest else f"[{lo}-{hi}]")
     return out + tail_hi
 
 
@@ -267,13 +214,13 @@ def _naturals(low: int, high: int | None) -> str:
             parts.append(f"[1-9] [0-9]{{{length - 1},15}}")  # every longer number too
             break
         parts += _same_length_range(str(first), str(last))
-    return _alt(parts)
+    return alternatives(parts)
 
 
 def _integer_expr(low: int | None, high: int | None) -> str:
     """GBNF for the integers in [low, high] (None: unbounded on that side)."""
     if low is not None and high is not None and low > high:
-        raise _Unsupported(f"empty integer range {low}..{high}")
+        raise Unsupported(f"empty integer range {low}..{high}")
     parts = []
     if low is None or low < 0:  # negative values: "-" then a natural number
         neg_hi = None if low is None else -low
@@ -281,10 +228,10 @@ def _integer_expr(low: int | None, high: int | None) -> str:
         parts.append(f'"-" {_naturals(neg_lo, neg_hi)}')
     if high is None or high >= 0:
         parts.append(_naturals(max(low or 0, 0), high))
-    return f"{_alt(parts)} space"
+    return f"{alternatives(parts)} space"
 
 
-def _bounds(schema: dict, integer: bool) -> tuple[float | None, bool, float | None, bool]:
+def _bounds(schema: dict) -> tuple[float | None, bool, float | None, bool]:
     """(low, low_exclusive, high, high_exclusive), draft-4 boolean exclusives included."""
 
     def num(v: Any) -> float | None:
@@ -304,7 +251,7 @@ def _bounds(schema: dict, integer: bool) -> tuple[float | None, bool, float | No
 
 
 def _int_bounds(schema: dict) -> tuple[int | None, int | None]:
-    low, low_ex, high, high_ex = _bounds(schema, True)
+    low, low_ex, high, high_ex = _bounds(schema)
     ilow = None if low is None else (int(low) + 1 if low_ex and low == int(low) else -int(-low // 1))
     ihigh = None if high is None else (int(high) - 1 if high_ex and high == int(high) else int(high // 1))
     return ilow, ihigh
@@ -349,7 +296,7 @@ class _Schema:
             if isinstance(node.get(word), list):
                 rest = {k: v for k, v in node.items() if k != word}
                 alts = [self.merge([rest, alt], path) for alt in node[word]]
-                return _alt([self.visit(a, path + [word, str(i)]) for i, a in enumerate(alts)])
+                return alternatives([self.visit(a, path + [word, str(i)]) for i, a in enumerate(alts)])
         if isinstance(node.get("allOf"), list):
             return self.visit(self.merge_all_of(node, path), path)
         if "const" in node:
@@ -371,7 +318,7 @@ class _Schema:
                 self.warn(path, f"dropped unknown type {t!r}")
                 return self.g.builtin("value")
             exprs.append(self.typed(t, node, path))
-        return _alt(exprs)
+        return alternatives(exprs)
 
     def infer_types(self, node: dict) -> list[str]:
         """Types a schema without `type` is meant for (as llama.cpp: keywords decide)."""
@@ -416,14 +363,14 @@ class _Schema:
         if not values:
             self.warn(path, "dropped an 'enum' no value of which fits 'type'")
             return self.g.builtin("value")
-        return _alt([_json_lit(v) for v in values])
+        return alternatives([_json_lit(v) for v in values])
 
     # ---- $ref and allOf ---------------------------------------------------
 
     def lookup(self, ref: str, path: list[str]) -> Any:
-        """The schema at a local JSON pointer ('#', '#/$defs/X', ...), or raise _Unsupported."""
+        """The schema at a local JSON pointer ('#', '#/$defs/X', ...), or raise Unsupported."""
         if not ref.startswith("#"):
-            raise _Unsupported(f"non-local $ref {ref!r}")
+            raise Unsupported(f"non-local $ref {ref!r}")
         node = self.root
         for part in [p for p in ref[1:].split("/") if p]:
             part = part.replace("~1", "/").replace("~0", "~")
@@ -432,14 +379,14 @@ class _Schema:
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
-                raise _Unsupported(f"unresolvable $ref {ref!r}")
+                raise Unsupported(f"unresolvable $ref {ref!r}")
         return node
 
     def ref(self, node: dict, path: list[str]) -> str:
         ref = node["$ref"]
         try:
             target = self.lookup(ref, path)
-        except _Unsupported as exc:
+        except Unsupported as exc:
             self.warn(path, f"dropped '$ref' ({exc})")
             return self.visit({k: v for k, v in node.items() if k != "$ref"}, path)
         siblings = {k: v for k, v in node.items() if k not in ("$ref", "$defs", "definitions") and k not in _IGNORED}
@@ -460,7 +407,7 @@ class _Schema:
             if isinstance(node.get("$ref"), str):
                 try:
                     target = self.lookup(node["$ref"], path)
-                except _Unsupported as exc:
+                except Unsupported as exc:
                     self.warn(path, f"dropped '$ref' ({exc})")
                     target = {}
                 rest = {k: v for k, v in node.items() if k != "$ref"}
@@ -551,19 +498,19 @@ class _Schema:
             if j == -1:
                 start = choices
             elif choices:
-                tails[j] = self.rule(path + [opt[j], "rest"], f'( "," space {_alt(choices)} )?')
+                tails[j] = self.rule(path + [opt[j], "rest"], f'( "," space {alternatives(choices)} )?')
             else:
                 tails[j] = ""
         if req:
             body = ' "," space '.join(req)
             if start:
-                body += f' ( "," space {_alt(start)} )?'
+                body += f' ( "," space {alternatives(start)} )?'
         else:
-            body = f"( {_alt(start)} )?" if start else ""
-        return _seq('"{" space', body, '"}" space')
+            body = f"( {alternatives(start)} )?" if start else ""
+        return sequence('"{" space', body, '"}" space')
 
     def kv(self, name: str, sub: Any, path: list[str]) -> str:
-        key = _lit(json.dumps(name, ensure_ascii=False))
+        key = literal(json.dumps(name, ensure_ascii=False))
         value = self.visit(sub, path + [name])
         return self.rule(path + [name, "kv"], f'{key} space ":" space {value}')
 
@@ -580,13 +527,13 @@ class _Schema:
             if items is not None and items is not False:
                 item = self.item(items, path)
                 k = len(seq)
-                more = _repeat(f'( "," space {item} )', max(low - k, 0), None if high is None else max(high - k, 0))
+                more = repeat(f'( "," space {item} )', max(low - k, 0), None if high is None else max(high - k, 0))
                 body = f"{body} {more}" if seq else f"( {item} {more} )?"
-            return _seq('"[" space', body, '"]" space')
+            return sequence('"[" space', body, '"]" space')
         if high == 0 or items is False:
             return '"[" space "]" space'
         item = self.item(items if items is not None else {}, path)
-        more = _repeat(f'( "," space {item} )', max(low - 1, 0), None if high is None else high - 1)
+        more = repeat(f'( "," space {item} )', max(low - 1, 0), None if high is None else high - 1)
         inner = f"{item} {more}".strip()
         return f'"[" space {inner if low else f"( {inner} )?"} "]" space'
 
@@ -598,8 +545,8 @@ class _Schema:
         v = node.get(word)
         if v is None:
             return None
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_REPEAT:
-            self.warn(path, f"dropped {word}={v!r} (not a count up to {_MAX_REPEAT})")
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= REPEAT_LIMIT:
+            self.warn(path, f"dropped {word}={v!r} (not a count up to {REPEAT_LIMIT})")
             return None
         return v
 
@@ -611,8 +558,8 @@ class _Schema:
         inner = None
         if isinstance(node.get("pattern"), str):
             try:
-                inner = _Regex(node["pattern"], self.g).convert()
-            except _Unsupported as exc:
+                inner = pattern_to_gbnf(node["pattern"], self.g.builtin)
+            except Unsupported as exc:
                 self.warn(path, f"dropped 'pattern' {node['pattern']!r} ({exc})")
         fmt = node.get("format")
         if inner is None and isinstance(fmt, str):
@@ -627,7 +574,7 @@ class _Schema:
             if low is not None and high is not None and low > high:
                 self.warn(path, "dropped 'minLength' > 'maxLength'")
                 low = None
-            inner = _repeat(self.g.builtin("char"), low or 0, high)
+            inner = repeat(self.g.builtin("char"), low or 0, high)
         self.g.builtin("space")
         return f'"\\"" {inner} "\\"" space'
 
@@ -638,12 +585,12 @@ class _Schema:
         self.g.builtin("space")
         try:
             return _integer_expr(low, high)
-        except _Unsupported as exc:
+        except Unsupported as exc:
             self.warn(path, f"dropped 'minimum'/'maximum' ({exc})")
             return self.g.builtin("integer")
 
     def number(self, node: dict, path: list[str]) -> str:
-        low, low_ex, high, high_ex = _bounds(node, False)
+        low, low_ex, high, _ = _bounds(node)
         if low is None and high is None:
             return self.g.builtin("number")
         if low == 0 and not low_ex and high is None:  # non-negative: no sign
@@ -655,251 +602,3 @@ class _Schema:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-# --------------------------------------------------------------------------
-# regular expressions (the common ECMA-262 subset) -> GBNF over JSON-encoded text
-# --------------------------------------------------------------------------
-
-_ESCAPED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-_MUST_ESCAPE = [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C), (0x7F, 0x7F)]
-_DIGIT = [(0x30, 0x39)]
-_WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
-_SPACE = [(0x09, 0x0D), (0x20, 0x20)]
-_CONTROL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "0": "\0"}
-
-
-def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out = sorted(ranges)
-    for c0, c1 in cut:
-        nxt = []
-        for a, b in out:
-            if b < c0 or a > c1:
-                nxt.append((a, b))
-                continue
-            if a < c0:
-                nxt.append((a, c0 - 1))
-            if b > c1:
-                nxt.append((c1 + 1, b))
-        out = nxt
-    return out
-
-
-def _contains(ranges: list[tuple[int, int]], code: int) -> bool:
-    return any(a <= code <= b for a, b in ranges)
-
-
-def _encoded_class(ranges: list[tuple[int, int]], negated: bool) -> str:
-    """GBNF for the JSON encodings of the characters in (or, negated, not in) `ranges`."""
-    parts: list[str] = []
-    if negated:
-        parts.append(_class(sorted(ranges) + _MUST_ESCAPE, negated=True))
-        parts += [_lit(esc) for ch, esc in _ESCAPED.items() if not _contains(ranges, ord(ch))]
-        return _alt(parts)
-    plain = _subtract(ranges, _MUST_ESCAPE)
-    if plain:
-        parts.append(_class(plain))
-    for code in [c for a, b in ranges for c in range(max(a, 0), min(b, 0x7F) + 1)]:
-        if code < 0x20 or code in (0x22, 0x5C, 0x7F):
-            ch = chr(code)
-            parts.append(_lit(_ESCAPED.get(ch, f"\\u{code:04x}")))
-    return _alt(parts)
-
-
-class _Regex:
-    """Translates a JSON Schema `pattern` into GBNF for the string's JSON encoding."""
-
-    def __init__(self, source: str, grammar: _Grammar):
-        self.src, self.i, self.g = source, 0, grammar
-
-    def convert(self) -> str:
-        src = self.src
-        start = src.startswith("^")
-        end = src.endswith("$") and not _escaped(src, len(src) - 1)
-        self.src = src[1 if start else 0: len(src) - 1 if end else len(src)]
-        branches = self.alternation()
-        if self.i != len(self.src):
-            raise _Unsupported("unbalanced ')'")
-        if len(branches) > 1 and (start or end):
-            raise _Unsupported("an anchor beside a top-level '|'")
-        body = self.join(branches)
-        free = f"{self.g.builtin('char')}*"
-        return _seq("" if start else free, body, "" if end else free) or '""'
-
-    def join(self, branches: list[str]) -> str:
-        nonempty = [b for b in branches if b]
-        if not nonempty:
-            return ""
-        expr = _alt(nonempty)
-        if len(nonempty) < len(branches):
-            return f"{expr if expr.startswith('(') and len(nonempty) > 1 else f'( {expr} )'}?"
-        return expr
-
-    def alternation(self) -> list[str]:
-        branches = [self.sequence()]
-        while self.i < len(self.src) and self.src[self.i] == "|":
-            self.i += 1
-            branches.append(self.sequence())
-        return branches
-
-    def sequence(self) -> str:
-        parts: list[str] = []
-        while self.i < len(self.src) and self.src[self.i] not in "|)":
-            atom = self.atom()
-            parts.append(self.quantified(atom))
-        return " ".join(p for p in parts if p)
-
-    def atom(self) -> str:
-        ch = self.src[self.i]
-        self.i += 1
-        if ch == "(":
-            if self.src.startswith("?:", self.i):
-                self.i += 2
-            elif self.src.startswith("?", self.i):
-                raise _Unsupported("lookaround, named groups and flags")
-            inner = self.join(self.alternation())
-            if self.i >= len(self.src) or self.src[self.i] != ")":
-                raise _Unsupported("unbalanced '('")
-            self.i += 1
-            return f"( {inner} )" if inner else ""
-        if ch == "[":
-            return self.char_class()
-        if ch == ".":
-            return self.g.builtin("pattern-dot")
-        if ch in "^$":
-            raise _Unsupported(f"'{ch}' inside the pattern")
-        if ch in "*+?{":
-            raise _Unsupported(f"a quantifier {ch!r} with nothing to repeat")
-        if ch == "\\":
-            return self.escape()
-        return _lit(json.dumps(ch, ensure_ascii=False)[1:-1])
-
-    def escape(self) -> str:
-        if self.i >= len(self.src):
-            raise _Unsupported("a trailing backslash")
-        ch = self.src[self.i]
-        self.i += 1
-        sets = {"d": _DIGIT, "w": _WORD, "s": _SPACE}
-        if ch.lower() in sets:
-            return _encoded_class(sets[ch.lower()], negated=ch.isupper())
-        code = self.escaped_code(ch)
-        return _lit(json.dumps(chr(code), ensure_ascii=False)[1:-1])
-
-    def escaped_code(self, ch: str) -> int:
-        """The character code of an escape like \\n, \\x41, \\u0041, \\. (after the backslash)."""
-        if ch in _CONTROL_ESCAPES:
-            return ord(_CONTROL_ESCAPES[ch])
-        for letter, width in (("x", 2), ("u", 4)):
-            if ch == letter:
-                digits = self.src[self.i: self.i + width]
-                if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                    raise _Unsupported(f"a malformed \\{letter} escape")
-                self.i += width
-                return int(digits, 16)
-        if ch.isalnum():
-            raise _Unsupported(f"the escape \\{ch}")
-        return ord(ch)
-
-    def char_class(self) -> str:
-        negated = self.src.startswith("^", self.i)
-        self.i += negated
-        ranges: list[tuple[int, int]] = []
-        first = True
-        while True:
-            if self.i >= len(self.src):
-                raise _Unsupported("unbalanced '['")
-            ch = self.src[self.i]
-            if ch == "]" and not first:
-                self.i += 1
-                break
-            first = False
-            low = self.class_member(ranges)
-            if low is None:
-                continue
-            if self.src.startswith("-", self.i) and self.i + 1 < len(self.src) and self.src[self.i + 1] != "]":
-                self.i += 1
-                high = self.class_member(ranges)
-                if high is None or high < low:
-                    raise _Unsupported("a bad range in a character class")
-                ranges.append((low, high))
-            else:
-                ranges.append((low, low))
-        return _encoded_class(ranges, negated)
-
-    def class_member(self, ranges: list[tuple[int, int]]) -> int | None:
-        """One class member's code; a \\d/\\w/\\s set is added to `ranges` (None returned)."""
-        ch = self.src[self.i]
-        self.i += 1
-        if ch != "\\":
-            return ord(ch)
-        if self.i >= len(self.src):
-            raise _Unsupported("a trailing backslash")
-        esc = self.src[self.i]
-        self.i += 1
-        sets = {"d": _DIGIT, "w": _WORD, "s": _SPACE}
-        if esc in sets:
-            ranges.extend(sets[esc])
-            return None
-        if esc == "b":
-            return 8
-        return self.escaped_code(esc)
-
-    def quantified(self, atom: str) -> str:
-        if self.i >= len(self.src) or not atom:
-            return atom
-        ch = self.src[self.i]
-        if ch in "*+?":
-            self.i += 1
-            low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[ch]
-        elif ch == "{" and (m := re.match(r"\{(\d+)(,(\d*))?\}", self.src[self.i:])):
-            self.i += m.end()
-            low = int(m.group(1))
-            high = low if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
-            if max(low, high or 0) > _MAX_REPEAT or (high is not None and high < low):
-                raise _Unsupported(f"the repetition {m.group(0)}")
-        else:
-            return atom
-        if self.src.startswith("?", self.i):  # lazy: same language
-            self.i += 1
-        elif self.src.startswith("+", self.i):
-            raise _Unsupported("a possessive quantifier")
-        return _repeat(atom if _is_unit(atom) else f"( {atom} )", low, high)
-
-
-def _is_unit(expr: str) -> bool:
-    """Whether `expr` can take a quantifier as is (a name, literal, class or group)."""
-    return bool(re.fullmatch(r'[a-zA-Z0-9-]+|"(\\.|[^"\\])*"|\[(\\.|[^\]\\])*\]', expr)) or (
-        expr.startswith("( ") and expr.endswith(" )") and _balanced_group(expr))
-
-
-def _balanced_group(expr: str) -> bool:
-    depth, i, in_lit, in_cls = 0, 0, False, False
-    while i < len(expr):
-        c = expr[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_lit:
-            in_lit = c != '"'
-        elif in_cls:
-            in_cls = c != "]"
-        elif c == '"':
-            in_lit = True
-        elif c == "[":
-            in_cls = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0 and i != len(expr) - 1:
-                return False
-        i += 1
-    return depth == 0
-
-
-def _escaped(text: str, pos: int) -> bool:
-    """Whether the character at `pos` is escaped by an odd run of backslashes."""
-    n = 0
-    while pos - 1 - n >= 0 and text[pos - 1 - n] == "\\":
-        n += 1
-    return n % 2 == 1

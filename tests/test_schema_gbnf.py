@@ -21,8 +21,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 from gbnf_match import GbnfSyntaxError, Recognizer, parse_gbnf
+
 from localtools.schema_gbnf import RESERVED_NAMES, gbnf_rule_name, json_schema_to_gbnf
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
@@ -114,6 +114,9 @@ EDGE_CASES: dict[str, Any] = {
     "pattern-escapes": {"type": "string", "pattern": "^[^\\s\"\\\\]+\\.txt$"},
     "pattern-quote-class": {"type": "string", "pattern": "^[\"'a]?$"},
     "property-named-pattern": {"type": "object", "properties": {"pattern": {"type": "string"}}, "required": ["pattern"]},
+    "union-bounded": {"type": "object", "properties": {"value": {"anyOf": [
+        {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 99}, "maxItems": 3},
+        {"type": "string", "maxLength": 10}], "nullable": True}}, "required": ["value"]},
     "unicode-key": {"type": "object", "properties": {"città \"x\"": {"type": "string", "maxLength": 3}},
                     "required": ["città \"x\""]},
 }
@@ -153,9 +156,9 @@ def closed(node: Any, in_all_of: bool = False) -> Any:
     for word in ("properties", "$defs", "definitions"):
         if isinstance(node.get(word), dict):
             out[word] = {k: closed(v) for k, v in node[word].items()}
-    if "type" not in node and not any(k in node for k in ("$ref", "anyOf", "oneOf", "allOf", "enum", "const")):
-        if any(k in node for k in ("properties", "additionalProperties", "required")):
-            out["type"] = "object"
+    combined = any(k in node for k in ("$ref", "anyOf", "oneOf", "allOf", "enum", "const"))
+    if "type" not in node and not combined and any(k in node for k in ("properties", "additionalProperties", "required")):
+        out["type"] = "object"
     if node.get("nullable") is True:  # OpenAPI: null as well
         out = {"anyOf": [{k: v for k, v in out.items() if k != "nullable"}, {"type": "null"}]}
     if "properties" in node and "additionalProperties" not in node and not in_all_of:
@@ -510,20 +513,39 @@ def test_llama_cpp_parses_every_grammar_and_agrees_with_the_recognizer(engine):
     assert checked > 200
 
 
-REPRESENTATIVE = ["engine-weather", "choice-weather", "tools-f_nested", "tools-f_union_complex", "oneof-objects",
+# strings are bounded here so that a small model cannot run out of tokens inside one
+REPRESENTATIVE = ["engine-weather", "choice-weather", "stream-weather", "union-bounded", "oneof-objects",
                   "recursive", "prefix-then-items", "int-range", "format-date-time", "pattern-anchored",
-                  "additional-schema", "unicode-key"]
+                  "definitions", "tuple-draft4", "unicode-key"]
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("key", REPRESENTATIVE)
 def test_constrained_generation_is_valid(engine, key):
-    from localtools.engine import GrammarSpec, SamplingParams
+    from localtools.engine import GenerationStats, GrammarSpec, SamplingParams
 
     schema = ALL_EXACT[key]
     gbnf, rule = grammar_for(key, schema)
     prompt = f"<|im_start|>user\nWrite JSON for {key}.<|im_end|>\n<|im_start|>assistant\n"
     engine.reset_cache()
     params = SamplingParams(max_tokens=120, temperature=0.7, seed=2, grammar=GrammarSpec(f"{gbnf}root ::= {rule}\n"))
-    text = "".join(engine.generate(prompt, params))
+    stats = GenerationStats()
+    text = "".join(engine.generate(prompt, params, stats=stats))
+    assert stats.finish_reason == "stop", text
     validator(schema).validate(json.loads(text))
+    assert Recognizer(gbnf).matches(rule, text)
+
+
+# schemas whose old (llama-cpp-python) grammar llama.cpp cannot parse; ours it can
+OLD_GRAMMAR_BROKEN = ["const", "pattern-anchored", "pattern-escapes", "recursive", "unicode-key"]
+
+
+@pytest.mark.e2e
+def test_where_the_old_grammar_does_not_parse_ours_does(engine):
+    from localtools.engine import GrammarError, GrammarSpec
+
+    for key in OLD_GRAMMAR_BROKEN:
+        rule = gbnf_rule_name(key)
+        with pytest.raises(GrammarError):
+            engine._make_grammar(GrammarSpec(f"{_old_grammar(key, ALL_EXACT[key])}root ::= {rule}\n")).free()
+        engine._make_grammar(GrammarSpec(f"{json_schema_to_gbnf({key: ALL_EXACT[key]})}root ::= {rule}\n")).free()
