@@ -91,6 +91,20 @@ def json_schema_to_gbnf(schemas: dict[str, dict]) -> str:
     written. Raises ValueError only for keys that collide after sanitising or with
     built-in/generated rule names; schema problems are relaxed with a warning.
     """
+    return _convert(schemas, [])
+
+
+def relaxations(schema: Any) -> list[str]:
+    """What a grammar for `schema` would not enforce ('what at /path' lines; empty: exact).
+
+    The same notes `json_schema_to_gbnf` logs, for callers that must refuse rather
+    than relax (strict tools)."""
+    notes: list[str] = []
+    _convert({"schema": schema}, notes)
+    return notes
+
+
+def _convert(schemas: dict[str, Any], notes: list[str]) -> str:
     out = _Grammar()
     out.builtin("space")  # every value ends in it
     aliases: dict[str, str] = {}
@@ -100,9 +114,14 @@ def json_schema_to_gbnf(schemas: dict[str, dict]) -> str:
             raise ValueError(f"grammar rule name {name!r} (from {key!r}) is empty, duplicated or reserved")
         if not isinstance(schema, (dict, bool)):
             log.warning("JSON schema for %r is not an object; allowing any JSON value", key)
+            notes.append("a schema that is not an object at the top level")
             schema = {}
-        ctx = _Schema(out, key, f"{_GENERATED_PREFIX}{i}-{name}", schema)
-        aliases[name] = ctx.visit(schema, [])
+        ctx = _Schema(out, key, f"{_GENERATED_PREFIX}{i}-{name}", schema, notes)
+        try:
+            aliases[name] = ctx.visit(schema, [])
+        except RecursionError:  # absurdly deep nesting: give up on this schema, not the request
+            ctx.warn([], "dropped a schema nested too deeply")
+            aliases[name] = out.builtin("value")
     for name, body in aliases.items():
         if name in out.rules:
             raise ValueError(f"grammar rule name {name!r} collides with a generated rule")
@@ -269,12 +288,17 @@ def _path(path: list[str]) -> str:
 class _Schema:
     """Converts one client schema; its rules are namespaced by `prefix` ($defs cannot clash)."""
 
-    def __init__(self, grammar: _Grammar, key: str, prefix: str, root: Any):
-        self.g, self.key, self.prefix, self.root = grammar, key, prefix, root
+    def __init__(self, grammar: _Grammar, key: str, prefix: str, root: Any, notes: list[str]):
+        self.g, self.key, self.prefix, self.root, self.notes = grammar, key, prefix, root, notes
         self.refs: dict[str, str] = {}
+        self.seen: set[str] = set()
 
     def warn(self, path: list[str], what: str) -> None:
-        log.warning("JSON schema for %r: %s at %s; the grammar allows more", self.key, what, _path(path))
+        note = f"{what} at {_path(path)}"
+        if note not in self.seen:
+            self.seen.add(note)
+            self.notes.append(note)
+            log.warning("JSON schema for %r: %s; the grammar allows more", self.key, note)
 
     def rule(self, path: list[str], body: str) -> str:
         tail = gbnf_rule_name("-".join(path)).strip("-")
@@ -282,6 +306,13 @@ class _Schema:
 
     def visit(self, node: Any, path: list[str]) -> str:
         """A GBNF expression (ending in `space`) for the JSON values `node` accepts."""
+        try:
+            return self.visit_node(node, path)
+        except Unsupported as exc:
+            self.warn(path, f"allowed any value for a schema it cannot express ({exc})")
+            return self.g.builtin("value")
+
+    def visit_node(self, node: Any, path: list[str]) -> str:
         if node is True or node == {}:
             return self.g.builtin("value")
         if not isinstance(node, dict):
@@ -294,7 +325,7 @@ class _Schema:
             return self.ref(node, path)
         for word in ("anyOf", "oneOf"):
             if isinstance(node.get(word), list):
-                rest = {k: v for k, v in node.items() if k != word}
+                rest = {k: v for k, v in node.items() if k != word and k not in _UNSUPPORTED}  # warned
                 alts = [self.merge([rest, alt], path) for alt in node[word]]
                 return alternatives([self.visit(a, path + [word, str(i)]) for i, a in enumerate(alts)])
         if isinstance(node.get("allOf"), list):
@@ -389,7 +420,8 @@ class _Schema:
         except Unsupported as exc:
             self.warn(path, f"dropped '$ref' ({exc})")
             return self.visit({k: v for k, v in node.items() if k != "$ref"}, path)
-        siblings = {k: v for k, v in node.items() if k not in ("$ref", "$defs", "definitions") and k not in _IGNORED}
+        skip = ("$ref", "$defs", "definitions", *_IGNORED, *_UNSUPPORTED)  # _UNSUPPORTED: warned already
+        siblings = {k: v for k, v in node.items() if k not in skip}
         if siblings:  # siblings of $ref apply too (2019-09+)
             return self.visit(self.merge([siblings, target], path), path)
         if ref not in self.refs:

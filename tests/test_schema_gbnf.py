@@ -22,8 +22,15 @@ from typing import Any
 import jsonschema
 import pytest
 from gbnf_match import GbnfSyntaxError, Recognizer, parse_gbnf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from localtools.schema_gbnf import RESERVED_NAMES, gbnf_rule_name, json_schema_to_gbnf
+from localtools.schema_gbnf import (
+    RESERVED_NAMES,
+    gbnf_rule_name,
+    json_schema_to_gbnf,
+    relaxations,
+)
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
@@ -549,3 +556,33 @@ def test_where_the_old_grammar_does_not_parse_ours_does(engine):
         with pytest.raises(GrammarError):
             engine._make_grammar(GrammarSpec(f"{_old_grammar(key, ALL_EXACT[key])}root ::= {rule}\n")).free()
         engine._make_grammar(GrammarSpec(f"{json_schema_to_gbnf({key: ALL_EXACT[key]})}root ::= {rule}\n")).free()
+
+
+# ---- robustness: whatever a client sends, a grammar comes back ------------------------------------
+
+_KEYWORDS = ["type", "properties", "required", "items", "prefixItems", "anyOf", "oneOf", "allOf", "enum", "const",
+             "$ref", "$defs", "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength", "minItems",
+             "maxItems", "pattern", "format", "additionalProperties", "nullable", "not", "a"]
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+                    st.sampled_from(["string", "integer", "object", "array", "number", "null", "date", "#", "#/$defs/a",
+                                     "^a(b|c)*$", "[", "(?=x)", "a{2,3}", "\\", "uuid"]))
+_SCHEMAS = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYWORDS), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SCHEMAS)
+def test_any_schema_gives_a_grammar_that_parses(schema):
+    gbnf = json_schema_to_gbnf({"tool": schema})
+    parse_gbnf(gbnf + "root ::= tool\n")
+    assert json_schema_to_gbnf({"tool": schema}) == gbnf
+
+
+def test_relaxations_lists_what_is_not_enforced():
+    assert relaxations(ALL_EXACT["choice-weather"]) == []
+    notes = relaxations({"type": "object", "properties": {"p": {"type": "number", "maximum": 1},
+                                                          "q": {"type": "string", "pattern": "(?=a)"}}})
+    assert any("/p" in n and "maximum" in n for n in notes) and any("/q" in n and "pattern" in n for n in notes)
