@@ -76,8 +76,33 @@ def build_grammar(
         parallel = False  # a named tool: exactly one call of it, as at OpenAI
     rules: list[str] = []
     schemas: dict[str, dict[str, Any]] = {}
-    alternatives: list[str] = []
     opened = prompt_opens_call(spec, prompt_tail)
+    _add_call_rules(spec, chosen, schemas, rules)
+    rules.append(f"calls ::= {_calls_body(spec, parallel)}")
+    root_calls = _add_first_call_rules(spec, chosen, parallel, rules) if opened else "calls"
+
+    if tool_choice == "auto":
+        if opened:
+            return None  # the model chooses text ("all") or a call right at the start
+        triggers = _lazy_triggers(spec)
+        if not triggers:
+            return None
+        rules.insert(0, "root ::= calls")
+        return Grammar(gbnf=_finish(rules, schemas), lazy=True, triggers=triggers)
+
+    prefix = _reasoning_prefix(spec, prompt_tail)
+    rules.insert(0, f"root ::= {gbnf_sequence(prefix, root_calls)}")
+    if prefix:
+        rules.append(f'think-text ::= [^<]{{0,{_THINK_MAX_CHARS}}}')
+    return Grammar(gbnf=_finish(rules, schemas), lazy=False)
+
+
+def _add_call_rules(
+    spec: DialectSpec, chosen: list[dict[str, Any]], schemas: dict[str, dict[str, Any]], rules: list[str]
+) -> None:
+    """One `call-i` rule per tool and `call` choosing among them; argument schemas
+    go to `schemas` for the JSON converter."""
+    alternatives: list[str] = []
     for i, tool in enumerate(chosen):
         name = tool["function"]["name"]
         params = _params_schema(tool)
@@ -98,48 +123,40 @@ def build_grammar(
         alternatives.append(rule)
     rules.append(f"call ::= {' | '.join(alternatives)}")
 
+
+def _calls_body(spec: DialectSpec, parallel: bool) -> str:
+    """One call, or (parallel) several in the dialect's list or separator syntax."""
     if (spec.shape == "json" and spec.array) or (spec.shape == "python" and "\n" not in spec.call_sep):
         many = '"[" call ( ", " call )* "]"' if parallel else '"[" call "]"'
-        calls = gbnf_sequence(gbnf_optional_literal(spec.section_start), many, gbnf_optional_literal(spec.section_end))
     else:
         sep = gbnf_optional_literal(spec.call_sep)
         repeat = f"( {sep} call )*" if sep else "( call )*"
         many = f"call {repeat}" if parallel else "call"
-        calls = gbnf_sequence(gbnf_optional_literal(spec.section_start), many, gbnf_optional_literal(spec.section_end))
-    rules.append(f"calls ::= {calls}")
+    return gbnf_sequence(gbnf_optional_literal(spec.section_start), many, gbnf_optional_literal(spec.section_end))
 
-    if opened:
-        # the prompt wrote the first opener: the first call starts at its name
-        first = []
-        for i, tool in enumerate(chosen):
-            first.append(f"first-{i}")
-            name = tool["function"]["name"]
-            rules.append(f"first-{i} ::= {_call_body(spec, name, f'args-{i}', opened_by_prompt=True)}")
-        sep = gbnf_optional_literal(spec.call_sep)
-        rest = f"( {sep} call )*" if sep else "( call )*"
-        rules.append(f"first ::= {' | '.join(first)}")
-        root_calls = gbnf_sequence("first", rest) if parallel else "first"
-    else:
-        root_calls = "calls"
 
-    trigger = spec.trigger.strip()
-    if tool_choice == "auto":
-        if opened:
-            return None  # the model chooses text ("all") or a call right at the start
-        if spec.bare_json:
-            triggers = [r"^\s*(\[)"] if spec.shape == "python" else [r"^\s*(\{)"]
-        elif trigger:
-            triggers = [re.escape(spec.trigger.split()[0])]
-        else:
-            return None
-        rules.insert(0, "root ::= calls")
-        return Grammar(gbnf=_finish(rules, schemas), lazy=True, triggers=triggers)
+def _add_first_call_rules(spec: DialectSpec, chosen: list[dict[str, Any]], parallel: bool, rules: list[str]) -> str:
+    """When the prompt wrote the first opener, the first call starts at its name:
+    adds `first` rules and returns the root's calls part."""
+    first = []
+    for i, tool in enumerate(chosen):
+        first.append(f"first-{i}")
+        name = tool["function"]["name"]
+        rules.append(f"first-{i} ::= {_call_body(spec, name, f'args-{i}', opened_by_prompt=True)}")
+    sep = gbnf_optional_literal(spec.call_sep)
+    rest = f"( {sep} call )*" if sep else "( call )*"
+    rules.append(f"first ::= {' | '.join(first)}")
+    return gbnf_sequence("first", rest) if parallel else "first"
 
-    prefix = _reasoning_prefix(spec, prompt_tail)
-    rules.insert(0, f"root ::= {gbnf_sequence(prefix, root_calls)}")
-    if prefix:
-        rules.append(f'think-text ::= [^<]{{0,{_THINK_MAX_CHARS}}}')
-    return Grammar(gbnf=_finish(rules, schemas), lazy=False)
+
+def _lazy_triggers(spec: DialectSpec) -> list[str]:
+    """What arms an `auto` grammar: the opening bracket of a bare-JSON/Python call,
+    else the first word of the dialect's trigger text (none: no lazy grammar)."""
+    if spec.bare_json:
+        return [r"^\s*(\[)"] if spec.shape == "python" else [r"^\s*(\{)"]
+    if spec.trigger.strip():
+        return [re.escape(spec.trigger.split()[0])]
+    return []
 
 
 def _reasoning_prefix(spec: DialectSpec, prompt_tail: str) -> str:
