@@ -16,6 +16,8 @@ import re
 from typing import Any
 
 from localtools import gbnf
+from localtools.dialects.spec import DialectSpec
+from localtools.dialects.spec_parser import param_is_string
 from localtools.gbnf import (
     Grammar,
     gbnf_charclass_escape,
@@ -24,8 +26,6 @@ from localtools.gbnf import (
     gbnf_sequence,
     json_schema_to_gbnf,
 )
-from localtools.dialects.spec import DialectSpec
-from localtools.dialects.spec_parser import param_is_string
 
 log = logging.getLogger("localtools.grammar")
 

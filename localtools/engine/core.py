@@ -16,7 +16,12 @@ from typing import Any, Iterator
 
 import llama_cpp
 
-from localtools.engine.backend import check_model_file, init_backend, log_mark, log_since
+from localtools.engine.backend import (
+    check_model_file,
+    init_backend,
+    log_mark,
+    log_since,
+)
 from localtools.engine.errors import ContextLengthExceeded, EngineError
 from localtools.engine.generation import Generation
 from localtools.engine.kv_cache import KVCache
