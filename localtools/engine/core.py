@@ -31,6 +31,30 @@ from localtools.engine.types import EngineConfig, GenerationStats, SamplingParam
 from localtools.gbnf import Grammar
 
 
+def _context_params(config: EngineConfig, n_ctx: int) -> Any:
+    """llama.cpp context parameters for `config` with an `n_ctx`-token window."""
+    # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
+    # and on an oversubscribed machine a thread per CPU is several times slower.
+    threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
+    n_batch = max(1, min(config.n_batch, n_ctx))
+    cparams = llama_cpp.llama_context_default_params()
+    cparams.n_ctx = n_ctx
+    cparams.n_batch = n_batch
+    cparams.n_ubatch = n_batch
+    cparams.n_seq_max = 1
+    cparams.n_threads = threads
+    cparams.n_threads_batch = config.n_threads_batch or threads
+    cparams.no_perf = True
+    # CPU-only: flash attention measured ~3% slower decoding (and llama-cpp-python
+    # disables it by default); with GPU layers llama.cpp chooses.
+    flash = config.flash_attn if config.flash_attn is not None else (False if config.n_gpu_layers == 0 else None)
+    if flash is not None:
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+    return cparams
+
+
 class Engine:
     """One loaded model and one llama context, with prefix-reusing generation."""
 
@@ -54,27 +78,9 @@ class Engine:
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
 
-        # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
-        # and on an oversubscribed machine a thread per CPU is several times slower.
-        threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
-        threads_batch = config.n_threads_batch or threads
         n_ctx = config.n_ctx if config.n_ctx > 0 else n_ctx_train
-        self._n_batch = max(1, min(config.n_batch, n_ctx))
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = self._n_batch
-        cparams.n_ubatch = self._n_batch
-        cparams.n_seq_max = 1
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads_batch
-        cparams.no_perf = True
-        # CPU-only: flash attention measured ~3% slower decoding (and llama-cpp-python
-        # disables it by default); with GPU layers llama.cpp chooses.
-        flash = config.flash_attn if config.flash_attn is not None else (False if config.n_gpu_layers == 0 else None)
-        if flash is not None:
-            cparams.flash_attn_type = (
-                llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-            )
+        cparams = _context_params(config, n_ctx)
+        self._n_batch = cparams.n_batch
         ctx = llama_cpp.llama_init_from_model(model, cparams)
         if not ctx:
             llama_cpp.llama_model_free(model)
