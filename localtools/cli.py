@@ -394,16 +394,30 @@ def bench(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens generated per decode run."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Interleaved runs per side (medians are reported)."),
 ) -> None:
-    """Measure localtools against raw llama-cpp-python on one model (overhead, prefix reuse, grammar, parser, RSS)."""
-    from localtools.bench import main as bench_main
+    """Measure localtools against raw llama-cpp-python on one model (overhead, prefix reuse, grammar, parser, RSS).
 
+    Runs scripts/bench.py of the source checkout this package is in.
+    """
+    import subprocess
+
+    script = bench_script()
+    if script is None:
+        typer.echo("localtools bench: the benchmark ships with the source checkout (scripts/bench.py), "
+                   "not with an installed package", err=True)
+        raise typer.Exit(2)
     argv = [model] if model else []
     argv += ["--quick"] if quick else []
     argv += ["--json"] if as_json else []
     for flag, value in (("--threads", threads), ("--max-tokens", max_tokens), ("--repeats", repeats)):
         if value is not None:
             argv += [flag, str(value)]
-    raise typer.Exit(bench_main(argv))
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *argv]))
+
+
+def bench_script() -> Path | None:
+    """scripts/bench.py beside this package in a source checkout (None: an installed wheel)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+    return script if script.is_file() else None
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator, Union
 
 from localtools.dialects import ArgsDelta, CallEnd, CallStart, ContentDelta, Event
-from localtools.engine import GenerationStats, GrammarSpec, SamplingParams
+from localtools.engine import GenerationStats, SamplingParams
+from localtools.gbnf import Grammar
 from localtools.prompting import build_prompt
 from localtools.runtime import ModelRuntime
 from localtools.templating import TemplateError
@@ -217,7 +218,7 @@ class _CallSoFar:
         return "".join(self.parts)
 
 
-def _response_format_grammar(response_format: dict[str, Any] | None) -> GrammarSpec | None:
+def _response_format_grammar(response_format: dict[str, Any] | None) -> Grammar | None:
     """A strict grammar for `json_object` / `json_schema` response formats."""
     if not response_format or response_format.get("type") in (None, "text"):
         return None
@@ -228,7 +229,7 @@ def _response_format_grammar(response_format: dict[str, Any] | None) -> GrammarS
     from localtools.dialects.grammar import json_gbnf
 
     gbnf = json_gbnf({"response": schema})
-    return GrammarSpec(gbnf=f"{gbnf}\nroot ::= response\n")
+    return Grammar(gbnf=f"{gbnf}\nroot ::= response\n")
 
 
 def render_prompt(runtime: ModelRuntime, messages: list[dict[str, Any]], options: ChatOptions) -> str:
@@ -264,13 +265,11 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     prompt = render_prompt(runtime, messages, options)
     tail = prompt[-PROMPT_TAIL_CHARS:]
 
-    grammar: GrammarSpec | None = None
+    grammar: Grammar | None = None
     calls_only = False
     if calls_allowed:
-        plan = runtime.dialect.grammar(tools, choice, options.parallel_tool_calls, prompt_tail=tail)
-        if plan is not None:
-            grammar = GrammarSpec(gbnf=plan.gbnf, lazy=plan.lazy, triggers=list(plan.triggers))
-            calls_only = not plan.lazy
+        grammar = runtime.dialect.grammar(tools, choice, options.parallel_tool_calls, prompt_tail=tail)
+        calls_only = grammar is not None and not grammar.lazy
     if grammar is None and not calls_allowed:
         grammar = _response_format_grammar(options.response_format)
 

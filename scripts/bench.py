@@ -12,14 +12,19 @@ back to back under the same conditions:
   3. grammar-constrained vs free decode tokens/s;
   4. the stream parser's cost per token as a share of decode time;
   5. the server's peak RSS and how fast `serve` is ready.
-The same code runs as `localtools bench` (see localtools/bench.py).
+The code lives in scripts/bench/; `localtools bench` runs this script in a source checkout.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from localtools.bench import main
+HERE = Path(__file__).resolve().parent
+# the checkout's localtools, and this directory's `bench` package (it wins over this file)
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from bench.run import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

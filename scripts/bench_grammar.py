@@ -25,7 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from localtools.engine import GrammarSpec, SamplingParams  # noqa: E402
+from localtools.engine import SamplingParams  # noqa: E402
+from localtools.gbnf import Grammar  # noqa: E402
 from localtools.runtime import ModelRuntime, load_runtime  # noqa: E402
 from localtools.service import ChatOptions, render_prompt  # noqa: E402
 
@@ -49,7 +50,7 @@ def make_tools(n: int) -> list[dict[str, Any]]:
     return tools
 
 
-def decode_rate(runtime: ModelRuntime, prompt: str, grammar: GrammarSpec | None, tokens: int) -> tuple[float, int, str]:
+def decode_rate(runtime: ModelRuntime, prompt: str, grammar: Grammar | None, tokens: int) -> tuple[float, int, str]:
     """(decode tokens/s, tokens generated, text) of one generation after a warm prompt."""
     params = SamplingParams(max_tokens=tokens, temperature=0.0, grammar=grammar)
     text = "".join(runtime.engine.generate(prompt, params))
@@ -58,13 +59,12 @@ def decode_rate(runtime: ModelRuntime, prompt: str, grammar: GrammarSpec | None,
     return rate, st.completion_tokens, text
 
 
-def grammar_for(runtime: ModelRuntime, prompt: str, tools: list[dict[str, Any]], choice: str) -> tuple[GrammarSpec, float]:
+def grammar_for(runtime: ModelRuntime, prompt: str, tools: list[dict[str, Any]], choice: str) -> tuple[Grammar, float]:
     """The request's grammar as start_chat builds it, and the seconds to build and parse it."""
     t0 = time.perf_counter()
-    plan = runtime.dialect.grammar(tools, choice, True, prompt_tail=prompt[-200:])
-    assert plan is not None, f"{runtime.dialect.name} gives no grammar for {choice!r}"
-    spec = GrammarSpec(gbnf=plan.gbnf, lazy=plan.lazy, triggers=list(plan.triggers))
-    runtime.engine._make_grammar(spec).free()  # what generate() pays before the first token
+    spec = runtime.dialect.grammar(tools, choice, True, prompt_tail=prompt[-200:])
+    assert spec is not None, f"{runtime.dialect.name} gives no grammar for {choice!r}"
+    runtime.engine.compile_grammar(spec).free()  # what generate() pays before the first token
     return spec, time.perf_counter() - t0
 
 

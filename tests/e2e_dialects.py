@@ -70,13 +70,12 @@ def load_local_model(d: MainDialect, n_ctx: int = 4096):  # -> LocalModel
 def constrained_text(engine, dialect, tools: list[dict], question: str, parallel: bool, max_tokens: int, seed: int) -> str:
     """What the engine writes for `question` under the dialect's tool_choice=required
     grammar, the tools taught in a ChatML system prompt (the tiny model's own format)."""
-    from localtools.engine import GrammarSpec, SamplingParams
+    from localtools.engine import SamplingParams
 
-    plan = dialect.grammar(tools, "required", parallel, "")
-    assert plan is not None and not plan.lazy
+    grammar = dialect.grammar(tools, "required", parallel, "")
+    assert grammar is not None and not grammar.lazy
     prompt = (
         f"<|im_start|>system\n{dialect.tool_system_prompt(tools)}<|im_end|>\n"
         f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
     )
-    grammar = GrammarSpec(plan.gbnf, plan.lazy, plan.triggers)
     return "".join(engine.generate(prompt, SamplingParams(max_tokens=max_tokens, temperature=0.7, seed=seed, grammar=grammar)))

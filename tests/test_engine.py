@@ -18,11 +18,9 @@ from localtools.engine import (
     EngineConfig,
     GenerationStats,
     GrammarError,
-    GrammarSpec,
     SamplingParams,
-    gbnf_rule_name,
-    json_schema_to_gbnf,
 )
+from localtools.gbnf import Grammar, gbnf_rule_name, json_schema_to_gbnf
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +163,7 @@ def test_held_back_stop_prefix_is_released(engine, story_text):
 
 
 def test_strict_grammar_is_obeyed(engine):
-    spec = GrammarSpec('root ::= "yes" | "no"')
+    spec = Grammar('root ::= "yes" | "no"')
     for seed in (1, 2, 3):
         pieces, st = run(engine, chatml("Is the sky green?"), max_tokens=8, temperature=1.0, seed=seed, grammar=spec)
         assert "".join(pieces) in ("yes", "no")
@@ -174,10 +172,10 @@ def test_strict_grammar_is_obeyed(engine):
 
 def test_multibyte_text_and_special_tokens_come_through(engine):
     target = "héllo 世界 🎉"
-    pieces, st = run(engine, CAPITAL, max_tokens=40, grammar=GrammarSpec(f'root ::= "{target}"'), **GREEDY)
+    pieces, st = run(engine, CAPITAL, max_tokens=40, grammar=Grammar(f'root ::= "{target}"'), **GREEDY)
     assert "".join(pieces) == target
     assert all("\ufffd" not in p for p in pieces)  # no half characters
-    pieces, _ = run(engine, CAPITAL, max_tokens=5, grammar=GrammarSpec('root ::= <|im_start|> "ok"'), **GREEDY)
+    pieces, _ = run(engine, CAPITAL, max_tokens=5, grammar=Grammar('root ::= <|im_start|> "ok"'), **GREEDY)
     assert "".join(pieces) == "<|im_start|>ok"  # a generated control token is shown as text
 
 
@@ -193,7 +191,7 @@ def test_json_schema_grammar_yields_valid_json(engine):
     }
     gbnf = json_schema_to_gbnf({"args-get_weather": schema}) + "root ::= args-get-weather\n"
     for seed in (1, 2):
-        pieces, st = run(engine, chatml("Weather in Paris?"), max_tokens=60, temperature=0.8, seed=seed, grammar=GrammarSpec(gbnf))
+        pieces, st = run(engine, chatml("Weather in Paris?"), max_tokens=60, temperature=0.8, seed=seed, grammar=Grammar(gbnf))
         value = json.loads("".join(pieces))
         jsonschema.validate(value, schema)
         assert st.finish_reason == "stop"
@@ -201,18 +199,18 @@ def test_json_schema_grammar_yields_valid_json(engine):
 
 def test_grammar_errors(engine):
     with pytest.raises(GrammarError, match="Undefined rule"):
-        list(engine.generate(CAPITAL, SamplingParams(grammar=GrammarSpec("root ::= nothing"))))
+        list(engine.generate(CAPITAL, SamplingParams(grammar=Grammar("root ::= nothing"))))
     with pytest.raises(GrammarError, match="trigger"):
-        list(engine.generate(CAPITAL, SamplingParams(grammar=GrammarSpec('root ::= "a"', lazy=True, triggers=["(open"]))))
+        list(engine.generate(CAPITAL, SamplingParams(grammar=Grammar('root ::= "a"', lazy=True, triggers=["(open"]))))
     with pytest.raises(GrammarError):
-        list(engine.generate(CAPITAL, SamplingParams(grammar=GrammarSpec('root ::= "a"', lazy=True, triggers=[]))))
+        list(engine.generate(CAPITAL, SamplingParams(grammar=Grammar('root ::= "a"', lazy=True, triggers=[]))))
     # the engine still works afterwards
     assert "".join(run(engine, CAPITAL, max_tokens=4, **GREEDY)[0])
 
 
 def test_lazy_grammar_constrains_after_trigger(engine, story_text):
     assert " cat" in story_text  # free text reaches the trigger
-    spec = GrammarSpec('root ::= "cat=" [0-9] [0-9] [0-9]', lazy=True, triggers=[r"\bcat\b"])
+    spec = Grammar('root ::= "cat=" [0-9] [0-9] [0-9]', lazy=True, triggers=[r"\bcat\b"])
     pieces, st = run(engine, STORY, fresh=True, max_tokens=40, grammar=spec, **GREEDY)
     text = "".join(pieces)
     at = text.find("cat")
@@ -224,7 +222,7 @@ def test_lazy_grammar_constrains_after_trigger(engine, story_text):
 def test_lazy_grammar_starts_at_first_capture_group(engine, story_text):
     words = story_text.split()
     first_two = f"{words[0]} ({words[1]})"
-    spec = GrammarSpec('root ::= "' + words[1] + '" "!"', lazy=True, triggers=[first_two])
+    spec = Grammar('root ::= "' + words[1] + '" "!"', lazy=True, triggers=[first_two])
     pieces, _ = run(engine, STORY, fresh=True, max_tokens=20, grammar=spec, **GREEDY)
     assert "".join(pieces) == f"{words[0]} {words[1]}!"
 
@@ -232,7 +230,7 @@ def test_lazy_grammar_starts_at_first_capture_group(engine, story_text):
 def test_lazy_trigger_token_running_past_grammar_is_cut_not_fatal(engine, story_text):
     # the trigger "a" matches inside a longer token (e.g. " was"): llama.cpp's native lazy
     # sampler would abort the process here; we keep the grammar's part of that token.
-    spec = GrammarSpec('root ::= "a"', lazy=True, triggers=["a"])
+    spec = Grammar('root ::= "a"', lazy=True, triggers=["a"])
     pieces, st = run(engine, STORY, fresh=True, max_tokens=20, grammar=spec, **GREEDY)
     text = "".join(pieces)
     assert text == story_text[: story_text.find("a") + 1]
@@ -240,7 +238,7 @@ def test_lazy_trigger_token_running_past_grammar_is_cut_not_fatal(engine, story_
 
 
 def test_lazy_grammar_without_trigger_is_free(engine, story_text):
-    spec = GrammarSpec('root ::= "x"', lazy=True, triggers=["NEVER-APPEARS"])
+    spec = Grammar('root ::= "x"', lazy=True, triggers=["NEVER-APPEARS"])
     pieces, _ = run(engine, STORY, fresh=True, max_tokens=40, grammar=spec, **GREEDY)
     assert "".join(pieces) == story_text
 
@@ -329,7 +327,7 @@ def test_generation_stops_when_the_context_is_full(model_path):
         n = small.count_tokens(prompt)
         assert room - 40 < n < room
         # the grammar keeps the model from ending its turn early (no EOS before 1 char)
-        pieces, st = run(small, prompt, max_tokens=None, temperature=1.0, seed=5, grammar=GrammarSpec("root ::= [a-z ]+"))
+        pieces, st = run(small, prompt, max_tokens=None, temperature=1.0, seed=5, grammar=Grammar("root ::= [a-z ]+"))
         if st.finish_reason == "stop":  # the model may still choose EOS after a word
             assert st.completion_tokens < room - n
         else:
@@ -367,7 +365,7 @@ def test_schema_rules_are_named_by_keys_and_do_not_collide(engine):
         rule = gbnf_rule_name(key)
         assert rule in names
         pieces, _ = run(engine, chatml("Give JSON."), max_tokens=40, temperature=0.7, seed=3,
-                        grammar=GrammarSpec(gbnf + f"root ::= {rule}\n"))
+                        grammar=Grammar(gbnf + f"root ::= {rule}\n"))
         value = json.loads("".join(pieces))
         resolved = {**schema, "$defs": schema.get("$defs", {})}
         jsonschema.validate(value, resolved)
@@ -379,13 +377,13 @@ def test_unsupported_schema_parts_are_relaxed_with_a_warning(engine, caplog):
         "args-ref": {"type": "object", "properties": {"x": {"$ref": "#/$defs/Missing"}}, "required": ["x"]},
         "args-huge": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 10**9}}, "required": ["s"]},
     }
-    with caplog.at_level(logging.WARNING, logger="localtools.engine"):
+    with caplog.at_level(logging.WARNING, logger="localtools.gbnf"):
         gbnf = json_schema_to_gbnf(schemas)
     assert "args-pat" in caplog.text and "args-ref" in caplog.text and "args-huge" in caplog.text
     assert '\\"pattern\\"' in gbnf  # a *property* named "pattern" survives the relaxation
     for key in schemas:
         pieces, _ = run(engine, chatml("JSON please"), max_tokens=30, temperature=0.0,
-                        grammar=GrammarSpec(gbnf + f"root ::= {gbnf_rule_name(key)}\n"))
+                        grammar=Grammar(gbnf + f"root ::= {gbnf_rule_name(key)}\n"))
         assert "".join(pieces).startswith("{")
 
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from localtools.engine import ContextLengthExceeded, Engine, EngineConfig, GrammarError, GrammarSpec, SamplingParams
+from localtools.engine import ContextLengthExceeded, Engine, EngineConfig, GrammarError, SamplingParams
+from localtools.gbnf import Grammar
 from localtools.scheduler import QueueFull, Scheduler
 
 pytestmark = pytest.mark.e2e
@@ -19,12 +20,12 @@ PROMPT = "<|im_start|>user\nTell me a story about a cat.<|im_end|>\n<|im_start|>
 
 def forced(word: str, max_tokens: int = 12) -> SamplingParams:
     """Params whose only possible output is `word` (distinct per request)."""
-    return SamplingParams(max_tokens=max_tokens, temperature=0.9, grammar=GrammarSpec(f'root ::= "{word}"'))
+    return SamplingParams(max_tokens=max_tokens, temperature=0.9, grammar=Grammar(f'root ::= "{word}"'))
 
 
 def long_run() -> SamplingParams:
     # cannot end its turn before max_tokens: the grammar needs 2000 characters
-    return SamplingParams(max_tokens=400, temperature=0.8, grammar=GrammarSpec("root ::= [a-z ]{2000}"))
+    return SamplingParams(max_tokens=400, temperature=0.8, grammar=Grammar("root ::= [a-z ]{2000}"))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_engine_errors_reach_the_consumer(scheduler):
     with pytest.raises(ContextLengthExceeded):
         too_long.text()
     assert isinstance(too_long.error, ContextLengthExceeded)
-    bad = scheduler.submit(PROMPT, SamplingParams(grammar=GrammarSpec("root ::= undefined-rule")))
+    bad = scheduler.submit(PROMPT, SamplingParams(grammar=Grammar("root ::= undefined-rule")))
     with pytest.raises(GrammarError):
         for _ in bad:
             pass

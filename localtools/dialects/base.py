@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol, Union
 
+from localtools.gbnf import Grammar  # re-exported: what `Dialect.grammar` returns
+
 # --------------------------------------------------------------------------
 # Parser events. The incremental parser turns generated text into these.
 # Concatenating every event's text gives the final message; what is emitted
@@ -131,25 +133,6 @@ def parse_all(parser: StreamParser, text: str) -> ParsedMessage:
 
 
 # --------------------------------------------------------------------------
-# Grammar handed to the engine for constrained decoding.
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class GrammarPlan:
-    """GBNF text plus, for lazy grammars, the trigger patterns that arm it.
-
-    lazy=False: the whole output is constrained from the first token.
-    lazy=True: generation is free until one of `triggers` (regexes) matches;
-    from the match on, output is constrained by `gbnf`.
-    """
-
-    gbnf: str
-    lazy: bool = False
-    triggers: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------
 # The dialect object.
 # --------------------------------------------------------------------------
 
@@ -203,7 +186,7 @@ class Dialect:
         tool_choice: str | dict[str, Any],
         parallel: bool,
         prompt_tail: str = "",
-    ) -> GrammarPlan | None:
+    ) -> Grammar | None:
         """GBNF constraining calls: whole output for required/named, lazy for auto."""
         return None
 

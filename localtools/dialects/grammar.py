@@ -2,7 +2,7 @@
 
 The model stays in the format it was trained on: the grammar spells the
 dialect's markers literally, the tool name as a literal, and each tool's
-arguments through llama-cpp-python's JSON-Schema converter (via the engine).
+arguments through the JSON-Schema converter in localtools.gbnf.
 `required`/named choices constrain the whole output; `auto` gets a lazy
 grammar armed by the dialect's trigger text, so a started call always
 completes validly.
@@ -15,9 +15,17 @@ import logging
 import re
 from typing import Any
 
-from localtools.dialects.base import GrammarPlan
+from localtools import gbnf
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.parsing.schema import param_is_string
+from localtools.gbnf import (
+    Grammar,
+    gbnf_charclass_escape,
+    gbnf_literal,
+    gbnf_optional_literal,
+    gbnf_sequence,
+    json_schema_to_gbnf,
+)
 
 log = logging.getLogger("localtools.grammar")
 
@@ -29,36 +37,6 @@ _MAX_INT_ENUM = 256  # integer ranges up to this many values become an enum the 
 # string and break the JSON; llama.cpp's own converter excludes them.
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
 _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
-
-
-def gbnf_literal(text: str) -> str:
-    """A GBNF string literal for `text`."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _seq(*parts: str) -> str:
-    return " ".join(p for p in parts if p and p != '""')
-
-
-def _lit(text: str) -> str:
-    return gbnf_literal(text) if text else ""
 
 
 def selected_tools(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,7 +65,7 @@ def build_grammar(
     tool_choice: str | dict[str, Any],
     parallel: bool,
     prompt_tail: str = "",
-) -> GrammarPlan | None:
+) -> Grammar | None:
     """Grammar for this request, or None when nothing needs constraining."""
     if tool_choice == "none" or not tools:
         return None
@@ -96,12 +74,35 @@ def build_grammar(
         return None
     if isinstance(tool_choice, dict):
         parallel = False  # a named tool: exactly one call of it, as at OpenAI
-    from localtools.engine import json_schema_to_gbnf  # the engine owns llama_cpp
-
     rules: list[str] = []
     schemas: dict[str, dict[str, Any]] = {}
-    alternatives: list[str] = []
     opened = prompt_opens_call(spec, prompt_tail)
+    _add_call_rules(spec, chosen, schemas, rules)
+    rules.append(f"calls ::= {_calls_body(spec, parallel)}")
+    root_calls = _add_first_call_rules(spec, chosen, parallel, rules) if opened else "calls"
+
+    if tool_choice == "auto":
+        if opened:
+            return None  # the model chooses text ("all") or a call right at the start
+        triggers = _lazy_triggers(spec)
+        if not triggers:
+            return None
+        rules.insert(0, "root ::= calls")
+        return Grammar(gbnf=_finish(rules, schemas), lazy=True, triggers=triggers)
+
+    prefix = _reasoning_prefix(spec, prompt_tail)
+    rules.insert(0, f"root ::= {gbnf_sequence(prefix, root_calls)}")
+    if prefix:
+        rules.append(f'think-text ::= [^<]{{0,{_THINK_MAX_CHARS}}}')
+    return Grammar(gbnf=_finish(rules, schemas), lazy=False)
+
+
+def _add_call_rules(
+    spec: DialectSpec, chosen: list[dict[str, Any]], schemas: dict[str, dict[str, Any]], rules: list[str]
+) -> None:
+    """One `call-i` rule per tool and `call` choosing among them; argument schemas
+    go to `schemas` for the JSON converter."""
+    alternatives: list[str] = []
     for i, tool in enumerate(chosen):
         name = tool["function"]["name"]
         params = _params_schema(tool)
@@ -122,48 +123,40 @@ def build_grammar(
         alternatives.append(rule)
     rules.append(f"call ::= {' | '.join(alternatives)}")
 
+
+def _calls_body(spec: DialectSpec, parallel: bool) -> str:
+    """One call, or (parallel) several in the dialect's list or separator syntax."""
     if (spec.shape == "json" and spec.array) or (spec.shape == "python" and "\n" not in spec.call_sep):
         many = '"[" call ( ", " call )* "]"' if parallel else '"[" call "]"'
-        calls = _seq(_lit(spec.section_start), many, _lit(spec.section_end))
     else:
-        sep = _lit(spec.call_sep)
+        sep = gbnf_optional_literal(spec.call_sep)
         repeat = f"( {sep} call )*" if sep else "( call )*"
         many = f"call {repeat}" if parallel else "call"
-        calls = _seq(_lit(spec.section_start), many, _lit(spec.section_end))
-    rules.append(f"calls ::= {calls}")
+    return gbnf_sequence(gbnf_optional_literal(spec.section_start), many, gbnf_optional_literal(spec.section_end))
 
-    if opened:
-        # the prompt wrote the first opener: the first call starts at its name
-        first = []
-        for i, tool in enumerate(chosen):
-            first.append(f"first-{i}")
-            name = tool["function"]["name"]
-            rules.append(f"first-{i} ::= {_call_body(spec, name, f'args-{i}', opened_by_prompt=True)}")
-        sep = _lit(spec.call_sep)
-        rest = f"( {sep} call )*" if sep else "( call )*"
-        rules.append(f"first ::= {' | '.join(first)}")
-        root_calls = _seq("first", rest) if parallel else "first"
-    else:
-        root_calls = "calls"
 
-    trigger = spec.trigger.strip()
-    if tool_choice == "auto":
-        if opened:
-            return None  # the model chooses text ("all") or a call right at the start
-        if spec.bare_json:
-            triggers = [r"^\s*(\[)"] if spec.shape == "python" else [r"^\s*(\{)"]
-        elif trigger:
-            triggers = [re.escape(spec.trigger.split()[0])]
-        else:
-            return None
-        rules.insert(0, "root ::= calls")
-        return GrammarPlan(gbnf=_finish(rules, schemas), lazy=True, triggers=triggers)
+def _add_first_call_rules(spec: DialectSpec, chosen: list[dict[str, Any]], parallel: bool, rules: list[str]) -> str:
+    """When the prompt wrote the first opener, the first call starts at its name:
+    adds `first` rules and returns the root's calls part."""
+    first = []
+    for i, tool in enumerate(chosen):
+        first.append(f"first-{i}")
+        name = tool["function"]["name"]
+        rules.append(f"first-{i} ::= {_call_body(spec, name, f'args-{i}', opened_by_prompt=True)}")
+    sep = gbnf_optional_literal(spec.call_sep)
+    rest = f"( {sep} call )*" if sep else "( call )*"
+    rules.append(f"first ::= {' | '.join(first)}")
+    return gbnf_sequence("first", rest) if parallel else "first"
 
-    prefix = _reasoning_prefix(spec, prompt_tail)
-    rules.insert(0, f"root ::= {_seq(prefix, root_calls)}")
-    if prefix:
-        rules.append(f'think-text ::= [^<]{{0,{_THINK_MAX_CHARS}}}')
-    return GrammarPlan(gbnf=_finish(rules, schemas), lazy=False)
+
+def _lazy_triggers(spec: DialectSpec) -> list[str]:
+    """What arms an `auto` grammar: the opening bracket of a bare-JSON/Python call,
+    else the first word of the dialect's trigger text (none: no lazy grammar)."""
+    if spec.bare_json:
+        return [r"^\s*(\[)"] if spec.shape == "python" else [r"^\s*(\{)"]
+    if spec.trigger.strip():
+        return [re.escape(spec.trigger.split()[0])]
+    return []
 
 
 def _reasoning_prefix(spec: DialectSpec, prompt_tail: str) -> str:
@@ -172,7 +165,7 @@ def _reasoning_prefix(spec: DialectSpec, prompt_tail: str) -> str:
         return ""
     start, end = spec.reasoning.start, spec.reasoning.end
     if prompt_tail.rstrip().endswith(start.strip()):
-        return _seq("think-text", _lit(end), '"\\n\\n"?')
+        return gbnf_sequence("think-text", gbnf_optional_literal(end), '"\\n\\n"?')
     return ""
 
 
@@ -183,13 +176,13 @@ def _call_body(spec: DialectSpec, name: str, args_rule: str, opened_by_prompt: b
             head = "{" + json.dumps(name) + ": "
         else:
             head = "{" + fields + json.dumps(spec.name_key) + ": " + json.dumps(name) + ", " + json.dumps(spec.args_keys[0]) + ": "
-        inner = _seq(_lit(head), args_rule, _lit("}"))
-        return _seq(_lit(spec.call_start), inner, _lit(spec.call_end))
+        inner = gbnf_sequence(gbnf_optional_literal(head), args_rule, gbnf_optional_literal("}"))
+        return gbnf_sequence(gbnf_optional_literal(spec.call_start), inner, gbnf_optional_literal(spec.call_end))
     opener = "" if opened_by_prompt else spec.call_start + spec.name_prefix
-    return _seq(
-        _lit(opener + name + spec.name_suffix.replace("{name}", name) + spec.args_start),
+    return gbnf_sequence(
+        gbnf_optional_literal(opener + name + spec.name_suffix.replace("{name}", name) + spec.args_start),
         args_rule,
-        _lit(spec.args_end + spec.call_end),
+        gbnf_optional_literal(spec.args_end + spec.call_end),
     )
 
 
@@ -221,7 +214,7 @@ def _python_body(
         inner = f'( kw-{index} ( ", " kw-{index} )* )?'
     else:
         inner = ""
-    return _seq(gbnf_literal(name + "("), inner, '")"')
+    return gbnf_sequence(gbnf_literal(name + "("), inner, '")"')
 
 
 def _tagged_body(
@@ -243,21 +236,21 @@ def _tagged_body(
             rules.append(f"{value_rule} ::= {raw}")
         else:
             schemas[value_rule] = sub or {}
-        piece = _seq(
-            _lit(spec.arg_name_prefix + key + spec.arg_name_suffix + spec.arg_value_prefix),
+        piece = gbnf_sequence(
+            gbnf_optional_literal(spec.arg_name_prefix + key + spec.arg_name_suffix + spec.arg_value_prefix),
             value_rule,
-            _lit(spec.arg_value_suffix.replace("{key}", key)),
+            gbnf_optional_literal(spec.arg_value_suffix.replace("{key}", key)),
         )
         parts.append(f"( {piece} )" if key in required else f"( {piece} )?")
     if not any(r.startswith("tagged-text ::=") for r in rules):
         rules.append(f"tagged-text ::= {_tagged_char(spec)}*")
     head = spec.call_start + spec.name_prefix + name + spec.name_suffix.replace("{name}", name) + spec.args_start
-    return _seq(_lit(head), *parts, _lit(spec.call_end))
+    return gbnf_sequence(gbnf_optional_literal(head), *parts, gbnf_optional_literal(spec.call_end))
 
 
 def _tagged_char(spec: DialectSpec) -> str:
     stop = spec.arg_value_suffix.strip()[:1] or "\n"
-    return f"[^{_charclass_escape(stop)}]"
+    return f"[^{gbnf_charclass_escape(stop)}]"
 
 
 def _raw_string_rule(spec: DialectSpec, schema: dict[str, Any]) -> str:
@@ -267,10 +260,10 @@ def _raw_string_rule(spec: DialectSpec, schema: dict[str, Any]) -> str:
     their bare text (not JSON-quoted) and length bounds count raw characters.
     """
     if "const" in schema:
-        return _lit(str(schema["const"])) or '""'
+        return gbnf_optional_literal(str(schema["const"])) or '""'
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
-        return " | ".join(_lit(str(v)) or '""' for v in enum)
+        return " | ".join(gbnf_optional_literal(str(v)) or '""' for v in enum)
     low = schema.get("minLength")
     high = schema.get("maxLength")
     low = low if isinstance(low, int) and not isinstance(low, bool) and 0 <= low <= 1000 else 0
@@ -278,10 +271,6 @@ def _raw_string_rule(spec: DialectSpec, schema: dict[str, Any]) -> str:
     if low == 0 and high is None:
         return "tagged-text"
     return f"{_tagged_char(spec)}{{{low},{'' if high is None else high}}}"
-
-
-def _charclass_escape(ch: str) -> str:
-    return {"\\": "\\\\", "]": "\\]", "^": "\\^", "-": "\\-", "\n": "\\n"}.get(ch, ch)
 
 
 def _finish(rules: list[str], schemas: dict[str, dict[str, Any]]) -> str:
@@ -292,13 +281,11 @@ def _finish(rules: list[str], schemas: dict[str, dict[str, Any]]) -> str:
 
 
 def json_gbnf(schemas: dict[str, dict[str, Any]]) -> str:
-    """The engine's JSON-Schema → GBNF conversion, tightened where the converter is loose.
+    """JSON-Schema → GBNF conversion (localtools.gbnf), tightened where the converter is loose.
 
     Small integer ranges are enforced (the converter ignores minimum/maximum)
     and strings cannot hold raw control characters (invalid JSON).
     """
-    from localtools.engine import json_schema_to_gbnf  # the engine owns llama_cpp
-
     text = json_schema_to_gbnf({k: tighten_schema(v) for k, v in schemas.items()})
     return text.replace(_LOOSE_CHAR, _JSON_CHAR)
 
@@ -395,18 +382,18 @@ def schema_gaps(schema: dict[str, Any]) -> list[str]:
         def emit(self, record: logging.LogRecord) -> None:
             notes.append(record.getMessage())
 
-    engine_log = logging.getLogger("localtools.engine")
+    converter_log = gbnf.log  # the converter warns there
     handler = _Collect(level=logging.WARNING)
-    engine_log.addHandler(handler)
+    converter_log.addHandler(handler)
     try:
         json_gbnf({"strict-check": schema})
     finally:
-        engine_log.removeHandler(handler)
+        converter_log.removeHandler(handler)
     prefix = "JSON schema for 'strict-check': "
     failures = [n[len(prefix):] for n in notes if n.startswith(prefix) and "(next try:" in n]
     gaps += [n[len(prefix):] for n in notes if n.startswith(prefix) and "too large for a grammar" in n]
     if failures:
-        # the engine retries without pattern, then $ref, then format, then gives up
+        # the converter retries without pattern, then $ref, then format, then gives up
         dropped = [f"'{k}'" for k in ("pattern", "$ref", "format")][: len(failures)]
         if len(failures) > 3:
             outcome = "it would allow any JSON object"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from localtools.dialects.base import Dialect, GrammarPlan, StreamParser
+from localtools.dialects.base import Dialect, Grammar, StreamParser
 from localtools.dialects.spec import DialectSpec
 from localtools.dialects.parsing import make_parser
 
@@ -150,7 +150,7 @@ class SpecDialect(Dialect):
         tool_choice: str | dict[str, Any],
         parallel: bool,
         prompt_tail: str = "",
-    ) -> GrammarPlan | None:
+    ) -> Grammar | None:
         from localtools.dialects.grammar import build_grammar
 
         return build_grammar(self.spec, tools, tool_choice, parallel, prompt_tail)

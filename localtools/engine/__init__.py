@@ -1,0 +1,32 @@
+"""The inference engine: the only package that talks to llama.cpp (via llama-cpp-python).
+
+It turns a prompt string into a stream of text pieces, reusing the KV cache across
+prompts that share a prefix. Modules, one job each:
+
+- `core`: `Engine` (load, tokenize, evaluate batches, `generate`)
+- `generation`: one generation's decoding loop and its state
+- `kv_cache`: prefix reuse and saved-state slots
+- `sampling`: the sampler chain and the grammar sampler beside it
+- `stops`: stop strings and lazy-grammar trigger search (pure Python)
+- `backend`: process-wide llama.cpp set-up, its log, stderr capture
+- `types`, `errors`: the public data types and exceptions
+"""
+
+from localtools.engine.backend import baseline_llama, llama_cpp_version
+from localtools.engine.core import Engine
+from localtools.engine.errors import ContextLengthExceeded, EngineError, GrammarError
+from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
+from localtools.gbnf import Grammar
+
+__all__ = [
+    "ContextLengthExceeded",
+    "Engine",
+    "EngineConfig",
+    "EngineError",
+    "GenerationStats",
+    "Grammar",
+    "GrammarError",
+    "SamplingParams",
+    "baseline_llama",
+    "llama_cpp_version",
+]

@@ -1,0 +1,368 @@
+"""The engine proper: one loaded model and one llama context, turning a prompt string
+into a stream of text pieces.
+
+Everything above it (templates, dialects, the API) deals in text; this deals in tokens
+and batches. Not thread-safe: one llama context serves one generation at a time.
+Callers go through `localtools.scheduler.Scheduler`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from typing import Any, Iterator
+
+import llama_cpp
+
+from localtools.engine.backend import (
+    check_model_file,
+    init_backend,
+    log_mark,
+    log_since,
+)
+from localtools.engine.errors import ContextLengthExceeded, EngineError
+from localtools.engine.generation import Generation
+from localtools.engine.kv_cache import KVCache
+from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
+from localtools.engine.stops import compile_triggers
+from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
+from localtools.gbnf import Grammar
+
+
+def _context_params(config: EngineConfig, n_ctx: int) -> Any:
+    """llama.cpp context parameters for `config` with an `n_ctx`-token window."""
+    # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
+    # and on an oversubscribed machine a thread per CPU is several times slower.
+    threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
+    n_batch = max(1, min(config.n_batch, n_ctx))
+    cparams = llama_cpp.llama_context_default_params()
+    cparams.n_ctx = n_ctx
+    cparams.n_batch = n_batch
+    cparams.n_ubatch = n_batch
+    cparams.n_seq_max = 1
+    cparams.n_threads = threads
+    cparams.n_threads_batch = config.n_threads_batch or threads
+    cparams.no_perf = True
+    # CPU-only: flash attention measured ~3% slower decoding (and llama-cpp-python
+    # disables it by default); with GPU layers llama.cpp chooses.
+    flash = config.flash_attn if config.flash_attn is not None else (False if config.n_gpu_layers == 0 else None)
+    if flash is not None:
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+    return cparams
+
+
+class Engine:
+    """One loaded model and one llama context, with prefix-reusing generation."""
+
+    def __init__(self, config: EngineConfig):
+        check_model_file(config.model_path)
+        init_backend(config.verbose)
+        self.config = config
+        self.model_path = config.model_path
+
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0x7FFFFFFF if config.n_gpu_layers == -1 else config.n_gpu_layers
+        mark = log_mark()
+        model = llama_cpp.llama_model_load_from_file(config.model_path.encode("utf-8"), mparams)
+        if not model:
+            raise ValueError(
+                f"llama.cpp could not load the model {config.model_path}: "
+                f"{log_since(mark)[-500:] or 'unknown error'}"
+            )
+        self._model = model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
+
+        n_ctx = config.n_ctx if config.n_ctx > 0 else n_ctx_train
+        cparams = _context_params(config, n_ctx)
+        self._n_batch = cparams.n_batch
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            self._model = None
+            raise ValueError(
+                f"llama.cpp could not create a context (n_ctx={n_ctx}) for {config.model_path}: "
+                f"{log_since(mark)[-500:] or 'unknown error'}"
+            )
+        self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx(ctx)
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+
+        self.metadata: dict[str, str] = self._read_metadata()
+        bos = llama_cpp.llama_vocab_bos(self._vocab)
+        eos = llama_cpp.llama_vocab_eos(self._vocab)
+        self.bos_token_id: int = bos
+        self.eos_token_id: int = eos
+        self.bos_token: str = self._token_text(bos) if bos >= 0 else ""
+        self.eos_token: str = self._token_text(eos) if eos >= 0 else ""
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab)) and bos >= 0
+
+        # token id -> its text bytes (special tokens rendered), or None for end-of-generation
+        self._pieces: dict[int, bytes | None] = {}
+        self.kv = KVCache(ctx, self._memory, config.state_cache_slots, config.state_cache_mb * 1024 * 1024)
+        self._generating = False
+        self._closed = False
+        self.last_stats: GenerationStats | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the llama context and model (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if getattr(self, "_batch", None) is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        if getattr(self, "_ctx", None):
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if getattr(self, "_model", None):
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # ---- model facts -----------------------------------------------------
+
+    def _read_metadata(self) -> dict[str, str]:
+        meta: dict[str, str] = {}
+        size = 4096
+        buf = ctypes.create_string_buffer(size)
+        for i in range(llama_cpp.llama_model_meta_count(self._model)):
+            parts = []
+            for getter in (llama_cpp.llama_model_meta_key_by_index, llama_cpp.llama_model_meta_val_str_by_index):
+                n = getter(self._model, i, buf, size)
+                if n >= size:
+                    size = n + 1
+                    buf = ctypes.create_string_buffer(size)
+                    n = getter(self._model, i, buf, size)
+                parts.append(buf.value.decode("utf-8", errors="replace") if n >= 0 else "")
+            meta[parts[0]] = parts[1]
+        return meta
+
+    def _token_text(self, token: int) -> str:
+        raw = llama_cpp.llama_vocab_get_text(self._vocab, token)
+        return raw.decode("utf-8", errors="replace") if raw else ""
+
+    def chat_templates(self) -> dict[str, str]:
+        """Templates embedded in the GGUF: {"default": ..., NAME: ...} (tokenizer.chat_template[.NAME])."""
+        out: dict[str, str] = {}
+        for key, value in self.metadata.items():
+            if key == "tokenizer.chat_template":
+                out["default"] = value
+            elif key.startswith("tokenizer.chat_template."):
+                out[key[len("tokenizer.chat_template."):]] = value
+        return out
+
+    @property
+    def n_vocab(self) -> int:
+        return self._n_vocab
+
+    @property
+    def vocab(self) -> Any:
+        """The llama.cpp vocabulary handle (for grammar samplers)."""
+        return self._vocab
+
+    @property
+    def ctx(self) -> Any:
+        """The llama.cpp context handle (logits of the last evaluated batch live here)."""
+        return self._ctx
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """A copy of the tokens currently held in the KV cache."""
+        return list(self.kv.tokens)
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache and the saved states (the next prompt is evaluated from scratch)."""
+        self.kv.clear()
+
+    @property
+    def saved_states(self) -> list[int]:
+        """Token counts of the KV states kept for conversations switched away from."""
+        return [len(st.tokens) for st in self.kv.states]
+
+    @property
+    def state_cache_slots(self) -> int:
+        """How many saved KV states are kept (0: none); settable, e.g. by benchmarks."""
+        return self.kv.slots
+
+    @state_cache_slots.setter
+    def state_cache_slots(self, slots: int) -> None:
+        self.kv.slots = max(0, slots)
+
+    @property
+    def state_cache_bytes(self) -> int:
+        return self.kv.max_bytes
+
+    # ---- tokens ----------------------------------------------------------
+
+    def tokenize(self, text: str, add_bos: bool = False, special: bool = True) -> list[int]:
+        """Text -> token ids. `special=True` parses control-token text like `<|im_start|>`."""
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        arr = (llama_cpp.llama_token * capacity)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, capacity, add_bos, special)
+        if n < 0:
+            capacity = -n
+            arr = (llama_cpp.llama_token * capacity)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, capacity, add_bos, special)
+            if n < 0:
+                raise ValueError(f"tokenization failed ({n}) for text of {len(data)} bytes")
+        return arr[:n]
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of `text` (no BOS added, special tokens parsed)."""
+        return len(self.tokenize(text))
+
+    def tokenize_prompt(self, prompt: str) -> list[int]:
+        """The tokens `generate` evaluates for `prompt`.
+
+        Rendered chat templates usually write BOS themselves; BOS is added only when the
+        model asks for one (tokenizer.ggml.add_bos_token) and the text does not start with it.
+        """
+        tokens = self.tokenize(prompt, add_bos=False, special=True)
+        if self._add_bos and (not tokens or tokens[0] != self.bos_token_id):
+            tokens.insert(0, self.bos_token_id)
+        return tokens
+
+    def detokenize(self, tokens: list[int], special: bool = True) -> str:
+        """Token ids -> text (special tokens rendered when `special`)."""
+        out = bytearray()
+        buf = ctypes.create_string_buffer(256)
+        for tok in tokens:
+            n = llama_cpp.llama_token_to_piece(self._vocab, tok, buf, 256, 0, special)
+            if n > 256:
+                big = ctypes.create_string_buffer(n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, tok, big, n, 0, special)
+                out += big.raw[:n]
+            elif n > 0:
+                out += buf.raw[:n]
+        return out.decode("utf-8", errors="replace")
+
+    def piece(self, token: int) -> bytes | None:
+        """Bytes of a generated token (special tokens included), None for end-of-generation."""
+        pieces = self._pieces
+        return pieces[token] if token in pieces else self._new_piece(token)
+
+    def _new_piece(self, token: int) -> bytes | None:
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            piece = None
+        else:
+            buf = ctypes.create_string_buffer(256)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 256, 0, True)
+            if n > 256:
+                buf = ctypes.create_string_buffer(n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, n, 0, True)
+            piece = buf.raw[: max(n, 0)]
+        self._pieces[token] = piece
+        return piece
+
+
+    # ---- evaluation ------------------------------------------------------
+
+    def decode(self, tokens: list[int], start_pos: int, cancel: threading.Event | None) -> bool:
+        """Evaluate `tokens` at positions start_pos.. in n_batch chunks; logits for the last.
+
+        Returns False if cancelled between chunks (the cache then holds what was evaluated).
+        """
+        batch = self._batch
+        total = len(tokens)
+        for off in range(0, total, self._n_batch):
+            if cancel is not None and off > 0 and cancel.is_set():
+                return False
+            chunk = tokens[off : off + self._n_batch]
+            n = len(chunk)
+            batch.n_tokens = n
+            for i, tok in enumerate(chunk):
+                batch.token[i] = tok
+                batch.pos[i] = start_pos + off + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 0
+            batch.logits[n - 1] = 1 if off + n == total else 0
+            rc = llama_cpp.llama_decode(self._ctx, batch)
+            if rc != 0:
+                self._resync_after_failure()
+                raise EngineError(f"llama_decode failed with code {rc}")
+            self.kv.tokens.extend(chunk)
+        return True
+
+    def decode_one(self, token: int, pos: int) -> None:
+        """Evaluate one sampled token at `pos` (the per-token fast path of `decode`)."""
+        batch = self._batch
+        batch.n_tokens = 1
+        batch.token[0] = token
+        batch.pos[0] = pos
+        batch.n_seq_id[0] = 1
+        batch.seq_id[0][0] = 0
+        batch.logits[0] = 1
+        rc = llama_cpp.llama_decode(self._ctx, batch)
+        if rc != 0:
+            self._resync_after_failure()
+            raise EngineError(f"llama_decode failed with code {rc}")
+        self.kv.tokens.append(token)
+
+    def _resync_after_failure(self) -> None:
+        """After a failed decode the cache contents are uncertain: start over."""
+        self.reset_cache()
+
+    # ---- generation ------------------------------------------------------
+
+    def compile_grammar(self, grammar: Grammar) -> GrammarSampler:
+        """Parse `grammar` for this model's vocabulary (GrammarError if it does not parse).
+
+        `generate` does this itself; exposed so the cost can be measured. Free the result.
+        """
+        return compile_grammar(self, grammar)
+
+    def generate(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        stats: GenerationStats | None = None,
+    ) -> Iterator[str]:
+        """Yields text pieces. NOT thread-safe: callers go through the Scheduler.
+
+        Raises ContextLengthExceeded / GrammarError / ValueError on the first `next()`,
+        before any text. `stats` is updated as generation runs and final when it ends.
+        """
+        if self._closed:
+            raise RuntimeError("engine is closed")
+        st = stats if stats is not None else GenerationStats()
+        t0 = time.perf_counter()
+        tokens = self.tokenize_prompt(prompt)
+        n_prompt = len(tokens)
+        st.prompt_tokens = n_prompt
+        if n_prompt == 0:
+            raise ValueError("empty prompt")
+        if n_prompt >= self.n_ctx:
+            raise ContextLengthExceeded(n_prompt, self.n_ctx)
+        spec = params.grammar
+        triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
+        grammar = compile_grammar(self, spec) if spec is not None else None
+        if self._generating:
+            if grammar is not None:
+                grammar.free()
+            raise RuntimeError("the engine is already generating (one generation at a time)")
+        chain = make_chain(params, self._n_vocab, self.config.seed)
+        run = Generation(self, tokens, params, chain, grammar, triggers, cancel, st, t0)
+        self._generating = True
+        try:
+            yield from run.run()
+        finally:
+            self._generating = False
+            run.free()
+            self.last_stats = st
