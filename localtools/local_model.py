@@ -12,14 +12,13 @@ only the transport differs.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from localtools.api.responses import ChunkWriter, MessageAccumulator, chat_completion, random_id
+from localtools.adapters.openai_chat import chunks_from_run, reply_from_run
 from localtools.engine import SamplingParams
 from localtools.runtime import ModelRuntime, load_runtime
-from localtools.service import ChatOptions, Finish, start_chat
+from localtools.service import ChatOptions, start_chat
 from localtools.tools import as_tool, call_tool
 
 ToolLike = Callable[..., Any] | Mapping[str, Any]
@@ -99,32 +98,8 @@ class LocalModel:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(extra))}")
         run = start_chat(self.runtime, [dict(m) for m in messages], options)
         if stream:
-            return self._stream(run)
-        acc = MessageAccumulator()
-        finish: Finish | None = None
-        for item in run:
-            if isinstance(item, Finish):
-                finish = item
-            else:
-                acc.add(item)
-        assert finish is not None
-        reason = finish.finish_reason if finish.finish_reason != "cancelled" else "stop"
-        return chat_completion(random_id("chatcmpl-"), self.name, int(time.time()), acc.message(), reason, finish.stats)
-
-    def _stream(self, run: Any) -> Iterator[dict[str, Any]]:
-        writer = ChunkWriter(self.name, include_usage=True)
-        try:
-            yield writer.first()
-            for item in run:
-                if isinstance(item, Finish):
-                    yield writer.finish(item.finish_reason)
-                    yield writer.usage(item.stats)
-                    return
-                chunk = writer.event(item)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            run.cancel()  # no-op when finished; stops generation when the caller stops reading
+            return chunks_from_run(self.name, run, include_usage=True)
+        return reply_from_run(self.name, run)
 
     # ------------------------------------------------------------------------
     def run_tools(
