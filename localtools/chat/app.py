@@ -2,7 +2,7 @@
 
 Streams the reply as it comes, shows every tool call and its result, runs
 Python tools (asking first unless --yes) and feeds results back until the
-model answers in text. Line editing and history come from readline.
+model answers in text. Line editing and history: `chat.line_editing`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from localtools.chat_backends import ChatBackend
+from localtools.chat.backends import ChatBackend
 from localtools.tools import call_tool, function_to_tool
 
 MAX_TOOL_ROUNDS = 8
@@ -288,29 +288,3 @@ class ChatApp:
             self.say()
             return False
         return answer.strip().lower() in ("y", "yes")
-
-
-def enable_line_editing() -> None:
-    """Arrow keys and a persistent history, where readline exists."""
-    try:
-        import atexit
-        import readline
-    except ImportError:  # Windows without pyreadline
-        return
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "localtools"
-    history = state / "chat_history"
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        if history.exists():
-            readline.read_history_file(history)
-    except OSError:
-        return
-    readline.set_history_length(1000)
-    atexit.register(lambda: _save_history(readline, history))
-
-
-def _save_history(readline: Any, history: Path) -> None:
-    try:
-        readline.write_history_file(history)
-    except OSError:
-        pass
