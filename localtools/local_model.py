@@ -19,6 +19,7 @@ from localtools.adapters.openai_chat import chunks_from_run, reply_from_run
 from localtools.engine import SamplingParams
 from localtools.runtime import ModelRuntime, load_runtime
 from localtools.service import ChatOptions, start_chat
+from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
 from localtools.tools import as_tool, call_tool
 
 ToolLike = Callable[..., Any] | Mapping[str, Any]
@@ -118,30 +119,28 @@ class LocalModel:
         applies to the first round only (or the model could never answer).
         """
         by_name = {as_tool(fn)["function"]["name"]: fn for fn in functions}
-        choice = tool_choice
-        response: dict[str, Any] = {}
-        for _ in range(max_rounds):
-            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)  # type: ignore[assignment]
-            message = response["choices"][0]["message"]
-            messages.append({k: v for k, v in message.items() if k != "reasoning_content"})
-            calls = message.get("tool_calls") or []
-            if not calls:
-                return response
-            for call in calls:
-                name = call["function"]["name"]
-                raw = call["function"]["arguments"]
-                fn = by_name.get(name)
-                result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
-                if on_call:
-                    try:
-                        args = json.loads(raw)
-                    except ValueError:
-                        args = {}
-                    on_call(name, args, result)
-                messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": result})
-            if choice not in (None, "auto", "none"):
-                choice = "auto"
-        return response
+
+        def reply(choice: ToolChoice) -> Reply:
+            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)
+            assert isinstance(response, dict)  # not streamed
+            first = response["choices"][0]
+            return Reply(first["message"], first["finish_reason"], response)
+
+        def run_call(call: dict[str, Any]) -> str:
+            name = call["function"]["name"]
+            raw = call["function"]["arguments"]
+            fn = by_name.get(name)
+            result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
+            if on_call:
+                try:
+                    args = json.loads(raw)
+                except ValueError:
+                    args = {}
+                on_call(name, args, result)
+            return result
+
+        end = run_tool_loop(messages, reply, run_call, tool_choice, max_rounds)
+        return end.last.response if end.last is not None else {}
 
     # ------------------------------------------------------------------------
     def close(self) -> None:
