@@ -3,7 +3,7 @@
 Every failure a client of the OpenAI routes sees goes through here, so none of
 them can carry a traceback and all of them have the shape OpenAI clients parse.
 The adapters raise the neutral `AdapterError`; its OpenAI `type` follows from
-the status.
+the status. Routes of other APIs pass their own `shape` to `json_errors`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,17 @@ def openai_error(exc: AdapterError) -> dict[str, Any]:
     return error_body(exc.message, error_type(exc.status), exc.param, exc.code)
 
 
-def error_response(exc: AdapterError, headers: dict[str, str] | None = None) -> JSONResponse:
+ErrorShape = Callable[[AdapterError], dict[str, Any]]
+
+
+def error_response(
+    exc: AdapterError, headers: dict[str, str] | None = None, shape: ErrorShape = openai_error
+) -> JSONResponse:
+    """The error as a JSON response in `shape` (OpenAI's unless another API's route says)."""
     headers = dict(headers or {})
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    return JSONResponse(openai_error(exc), status_code=exc.status, headers=headers)
+    return JSONResponse(shape(exc), status_code=exc.status, headers=headers)
 
 
 class ClientLeft(Exception):
@@ -50,19 +56,20 @@ CLIENT_LEFT_STATUS = 499
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def json_errors(handler: Handler) -> Handler:
-    """Every error becomes an OpenAI error body; unexpected ones are logged, not shown."""
+def json_errors(handler: Handler, shape: ErrorShape = openai_error) -> Handler:
+    """Every error becomes an error body in `shape` (OpenAI's by default; another API's
+    routes pass theirs); unexpected ones are logged, not shown."""
 
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except AdapterError as exc:
-            return error_response(exc)
+            return error_response(exc, shape=shape)
         except ClientLeft:
             return Response(status_code=CLIENT_LEFT_STATUS)
         except Exception:  # noqa: BLE001 - the catch-all: never a traceback to the client
             log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return error_response(server_error())
+            return error_response(server_error(), shape=shape)
 
     wrapped.__name__ = getattr(handler, "__name__", "endpoint")
     return wrapped
