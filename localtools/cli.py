@@ -304,9 +304,10 @@ def chat(
     n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all)."),
 ) -> None:
     """Talk to a model in the terminal; it can call your Python functions as tools."""
-    from localtools.builtin_tools import calculate, current_datetime, make_file_tools
-    from localtools.chat_backends import HttpBackend, LocalBackend, ServerError
-    from localtools.chat_cli import ChatApp, ChatSettings, enable_line_editing
+    from localtools.chat.builtin_tools import calculate, current_datetime, make_file_tools
+    from localtools.chat.backends import HttpBackend, LocalBackend, ServerError
+    from localtools.chat.app import ChatApp, ChatSettings
+    from localtools.chat.line_editing import enable_line_editing
     from localtools.tools import ToolFileError, ToolSchemaError, function_to_tool, tools_from_file
 
     functions: list[Any] = []

@@ -12,14 +12,14 @@ only the transport differs.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from localtools.api.responses import ChunkWriter, MessageAccumulator, chat_completion, random_id
+from localtools.adapters.openai_chat import chunks_from_run, reply_from_run
 from localtools.engine import SamplingParams
 from localtools.runtime import ModelRuntime, load_runtime
-from localtools.service import ChatOptions, Finish, start_chat
+from localtools.service import ChatOptions, start_chat
+from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
 from localtools.tools import as_tool, call_tool
 
 ToolLike = Callable[..., Any] | Mapping[str, Any]
@@ -99,32 +99,8 @@ class LocalModel:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(extra))}")
         run = start_chat(self.runtime, [dict(m) for m in messages], options)
         if stream:
-            return self._stream(run)
-        acc = MessageAccumulator()
-        finish: Finish | None = None
-        for item in run:
-            if isinstance(item, Finish):
-                finish = item
-            else:
-                acc.add(item)
-        assert finish is not None
-        reason = finish.finish_reason if finish.finish_reason != "cancelled" else "stop"
-        return chat_completion(random_id("chatcmpl-"), self.name, int(time.time()), acc.message(), reason, finish.stats)
-
-    def _stream(self, run: Any) -> Iterator[dict[str, Any]]:
-        writer = ChunkWriter(self.name, include_usage=True)
-        try:
-            yield writer.first()
-            for item in run:
-                if isinstance(item, Finish):
-                    yield writer.finish(item.finish_reason)
-                    yield writer.usage(item.stats)
-                    return
-                chunk = writer.event(item)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            run.cancel()  # no-op when finished; stops generation when the caller stops reading
+            return chunks_from_run(self.name, run, include_usage=True)
+        return reply_from_run(self.name, run)
 
     # ------------------------------------------------------------------------
     def run_tools(
@@ -143,30 +119,28 @@ class LocalModel:
         applies to the first round only (or the model could never answer).
         """
         by_name = {as_tool(fn)["function"]["name"]: fn for fn in functions}
-        choice = tool_choice
-        response: dict[str, Any] = {}
-        for _ in range(max_rounds):
-            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)  # type: ignore[assignment]
-            message = response["choices"][0]["message"]
-            messages.append({k: v for k, v in message.items() if k != "reasoning_content"})
-            calls = message.get("tool_calls") or []
-            if not calls:
-                return response
-            for call in calls:
-                name = call["function"]["name"]
-                raw = call["function"]["arguments"]
-                fn = by_name.get(name)
-                result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
-                if on_call:
-                    try:
-                        args = json.loads(raw)
-                    except ValueError:
-                        args = {}
-                    on_call(name, args, result)
-                messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": result})
-            if choice not in (None, "auto", "none"):
-                choice = "auto"
-        return response
+
+        def reply(choice: ToolChoice) -> Reply:
+            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)
+            assert isinstance(response, dict)  # not streamed
+            first = response["choices"][0]
+            return Reply(first["message"], first["finish_reason"], response)
+
+        def run_call(call: dict[str, Any]) -> str:
+            name = call["function"]["name"]
+            raw = call["function"]["arguments"]
+            fn = by_name.get(name)
+            result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
+            if on_call:
+                try:
+                    args = json.loads(raw)
+                except ValueError:
+                    args = {}
+                on_call(name, args, result)
+            return result
+
+        end = run_tool_loop(messages, reply, run_call, tool_choice, max_rounds)
+        return end.last.response if end.last is not None else {}
 
     # ------------------------------------------------------------------------
     def close(self) -> None:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from localtools.chat_cli import ChatApp, ChatSettings
+from localtools.chat.app import ChatApp, ChatSettings
 
 
 def _call_chunks(name: str, arguments: str) -> list[dict[str, Any]]:

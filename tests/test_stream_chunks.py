@@ -2,7 +2,7 @@
 
 No model: each recorded output (tests/data/outputs) is fed through the same
 path as a server request — the dialect's parser inside `service.ChatRun`, then
-`api.responses.ChunkWriter` — token by token, in chunks of 2, 3, 5 and 8, in
+`adapters.openai_chat.ChunkWriter` — token by token, in chunks of 2, 3, 5 and 8, in
 random splits, and cut short as a stop string would cut it. The chunk sequence
 must be what an OpenAI client expects, and reassembled it must equal the
 non-streamed message.
@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from localtools.api.responses import ChunkWriter, MessageAccumulator, openai_finish_reason
+from localtools.adapters.openai_chat import ChunkWriter, MessageAccumulator, openai_finish_reason
 from localtools.dialects import get_dialect
 from localtools.engine import GenerationStats
 from localtools.service import ChatRun, Finish

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 import jsonschema
 import pytest
 
-from localtools.builtin_tools import calculate, current_datetime, default_tools, make_file_tools
+from localtools.chat.builtin_tools import calculate, current_datetime, default_tools, make_file_tools
 from localtools.tools import (
     ToolFileError,
     ToolSchemaError,

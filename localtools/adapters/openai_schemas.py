@@ -3,7 +3,7 @@
 Validation happens in two steps: pydantic (strict types and ranges, so a
 string is never silently taken as a number) and `check_chat_request`
 (cross-field rules: tool results answer earlier calls, tool_choice names an
-offered tool, …). Both report through APIError with OpenAI's `param` path,
+offered tool, …). Both report through AdapterError with OpenAI's `param` path,
 e.g. `messages[2].tool_call_id`.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from localtools.api.errors import APIError, bad_request
+from localtools.adapters.errors import AdapterError, bad_request
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -152,7 +152,7 @@ class CompletionRequest(_SamplingFields):
     best_of: int | None = None
 
 
-# ---------------------------------------------------------------- pydantic errors → APIError
+# ---------------------------------------------------------------- pydantic errors → AdapterError
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "none", "dict", "list"}
 
@@ -200,7 +200,7 @@ def _describe(error: dict[str, Any], param: str) -> str:
     return f"Invalid value for '{param}': {msg}."
 
 
-def from_validation_error(exc: ValidationError) -> APIError:
+def from_validation_error(exc: ValidationError) -> AdapterError:
     """The most specific error of a pydantic failure, as a 400 with its param."""
     errors = exc.errors(include_url=False)
     # union members each report; the deepest location is the one that says what is wrong
@@ -465,7 +465,7 @@ def check_common(req: _SamplingFields) -> None:
 
 
 def check_chat_request(req: ChatCompletionRequest) -> None:
-    """Cross-field rules that pydantic types cannot express (raises APIError)."""
+    """Cross-field rules that pydantic types cannot express (raises AdapterError)."""
     check_common(req)
     _check_messages(req.messages)
     if req.logprobs:

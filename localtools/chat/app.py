@@ -2,7 +2,7 @@
 
 Streams the reply as it comes, shows every tool call and its result, runs
 Python tools (asking first unless --yes) and feeds results back until the
-model answers in text. Line editing and history come from readline.
+model answers in text. Line editing and history: `chat.line_editing`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from localtools.chat_backends import ChatBackend
+from localtools.adapters.openai_chunks import ChunkAccumulator
+from localtools.chat.backends import ChatBackend
+from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
 from localtools.tools import call_tool, function_to_tool
 
 MAX_TOOL_ROUNDS = 8
@@ -172,36 +174,31 @@ class ChatApp:
 
     # ---- one user turn: reply, tools, reply … ----------------------------------------
     def answer(self) -> None:
-        tool_choice = self.settings.tool_choice
-        for _ in range(MAX_TOOL_ROUNDS):
-            try:
-                message = self.stream_reply(tool_choice)
-            except KeyboardInterrupt:
-                self.say(self.dim("\n[stopped]"))
-                return
-            except Exception as exc:  # noqa: BLE001 - show, keep the chat alive
-                self.say(f"\nerror: {exc}")
-                return
-            if message is None:
-                return
-            self.messages.append(message)
-            if not message.get("tool_calls"):
-                return
-            if self.last_finish == "length":
-                # a call cut by max_tokens has guessed-at arguments: never run it
-                self.say(self.dim("[tool calls not run: the reply was cut at max tokens; raise --max-tokens]"))
-                return
-            if not self.run_tools(message["tool_calls"]):
-                return
-            # a forced choice applies to the first step only, or it would loop for ever
-            if tool_choice not in (None, "auto", "none"):
-                tool_choice = "auto"
-        self.say(self.dim(f"[stopped after {MAX_TOOL_ROUNDS} rounds of tool calls]"))
+        end = run_tool_loop(
+            self.messages, self.reply, self.run_call, self.settings.tool_choice,
+            max_steps=MAX_TOOL_ROUNDS, run_cut_calls=False,
+        )
+        if end.reason == "cut":
+            # a call cut by max_tokens has guessed-at arguments: never run it
+            self.say(self.dim("[tool calls not run: the reply was cut at max tokens; raise --max-tokens]"))
+        elif end.reason == "max_steps":
+            self.say(self.dim(f"[stopped after {MAX_TOOL_ROUNDS} rounds of tool calls]"))
 
-    def stream_reply(self, tool_choice: str | None) -> dict[str, Any] | None:
-        content: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
-        finish = None
+    def reply(self, tool_choice: ToolChoice) -> Reply | None:
+        """One streamed reply; Ctrl-C or a failure is shown and ends the turn (None)."""
+        try:
+            message = self.stream_reply(tool_choice)
+        except KeyboardInterrupt:
+            self.say(self.dim("\n[stopped]"))
+            return None
+        except Exception as exc:  # noqa: BLE001 - show, keep the chat alive
+            self.say(f"\nerror: {exc}")
+            return None
+        return Reply(message, self.last_finish)
+
+    def stream_reply(self, tool_choice: ToolChoice) -> dict[str, Any]:
+        """Show the reply as it streams; return it as an assistant message."""
+        acc = ChunkAccumulator()
         stream = self.backend.stream(
             self.full_messages(),
             self.schemas or None,
@@ -212,72 +209,51 @@ class ChatApp:
         wrote = False
         try:
             for chunk in stream:
-                for choice in chunk.get("choices", []):
-                    delta = choice.get("delta") or {}
-                    if delta.get("reasoning_content"):
-                        self.out.write(self.dim(delta["reasoning_content"]))
-                        wrote = True
-                    if delta.get("content"):
-                        content.append(delta["content"])
-                        self.out.write(delta["content"])
-                        wrote = True
-                    for tc in delta.get("tool_calls") or []:
-                        slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
-                        if tc.get("id"):
-                            slot["id"] = tc["id"]
-                        fn = tc.get("function") or {}
-                        if fn.get("name"):
-                            slot["name"] = fn["name"]
-                        slot["arguments"] += fn.get("arguments") or ""
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
+                news = acc.add(chunk)
+                if news.reasoning:
+                    self.out.write(self.dim(news.reasoning))
+                if news.content:
+                    self.out.write(news.content)
+                wrote = wrote or bool(news.reasoning or news.content)
                 self.out.flush()
         finally:
             close = getattr(stream, "close", None)
             if close:
                 close()
-        self.last_finish = finish
+        self.last_finish = acc.finish_reason
         if wrote:
             self.say()
-        if finish == "length":
+        if acc.finish_reason == "length":
             self.say(self.dim("[reply cut at max tokens]"))
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
-        if calls:
-            message["tool_calls"] = [
-                {"id": c["id"] or f"call_{i}", "type": "function",
-                 "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}}
-                for i, c in sorted(calls.items())
-            ]
-        return message
+        return acc.message()
 
-    def run_tools(self, tool_calls: list[dict[str, Any]]) -> bool:
-        for call in tool_calls:
-            fn_name = call["function"]["name"]
-            raw = call["function"]["arguments"]
+    def run_call(self, call: dict[str, Any]) -> str:
+        """Show one call, run it if the user agrees; the result is shown and returned."""
+        fn_name = call["function"]["name"]
+        raw = call["function"]["arguments"]
+        try:
+            args = json.loads(raw) if raw.strip() else {}
+            pretty = json.dumps(args, indent=2, ensure_ascii=False)
+        except ValueError:
+            args, pretty = None, raw
+        self.say(self.bold(f"→ tool call: {fn_name}"))
+        self.say(pretty)
+        fn = self.by_name.get(fn_name)
+        if fn is None:
+            result = f"error: no tool named {fn_name}"
+        elif args is None:
+            result = "error: the arguments were not valid JSON"
+        elif not self.confirm(fn_name):
+            result = "error: the user declined to run this tool"
+        else:
             try:
-                args = json.loads(raw) if raw.strip() else {}
-                pretty = json.dumps(args, indent=2, ensure_ascii=False)
-            except ValueError:
-                args, pretty = None, raw
-            self.say(self.bold(f"→ tool call: {fn_name}"))
-            self.say(pretty)
-            fn = self.by_name.get(fn_name)
-            if fn is None:
-                result = f"error: no tool named {fn_name}"
-            elif args is None:
-                result = "error: the arguments were not valid JSON"
-            elif not self.confirm(fn_name):
-                result = "error: the user declined to run this tool"
-            else:
-                try:
-                    result = call_tool(fn, args)
-                except KeyboardInterrupt:  # Ctrl-C stops the tool, not the chat
-                    self.say(self.dim("[tool stopped]"))
-                    result = "error: the user interrupted this tool"
-            preview = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + " …"
-            self.say(self.dim(f"← result: {preview}"))
-            self.messages.append({"role": "tool", "tool_call_id": call["id"], "name": fn_name, "content": result})
-        return True
+                result = call_tool(fn, args)
+            except KeyboardInterrupt:  # Ctrl-C stops the tool, not the chat
+                self.say(self.dim("[tool stopped]"))
+                result = "error: the user interrupted this tool"
+        preview = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + " …"
+        self.say(self.dim(f"← result: {preview}"))
+        return result
 
     def confirm(self, name: str) -> bool:
         if self.settings.auto_yes:
@@ -288,29 +264,3 @@ class ChatApp:
             self.say()
             return False
         return answer.strip().lower() in ("y", "yes")
-
-
-def enable_line_editing() -> None:
-    """Arrow keys and a persistent history, where readline exists."""
-    try:
-        import atexit
-        import readline
-    except ImportError:  # Windows without pyreadline
-        return
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "localtools"
-    history = state / "chat_history"
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        if history.exists():
-            readline.read_history_file(history)
-    except OSError:
-        return
-    readline.set_history_length(1000)
-    atexit.register(lambda: _save_history(readline, history))
-
-
-def _save_history(readline: Any, history: Path) -> None:
-    try:
-        readline.write_history_file(history)
-    except OSError:
-        pass

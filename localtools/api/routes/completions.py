@@ -1,0 +1,26 @@
+"""POST /v1/completions: HTTP in and out; the work is `adapters.openai_completions`'s."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from localtools.adapters.openai_completions import text_completion, text_completion_chunks
+from localtools.api.body import read_json
+from localtools.api.errors import json_errors, openai_error
+from localtools.api.middleware import record_usage
+from localtools.api.streaming import sse_response, unless_disconnected
+
+
+async def completions(request: Request) -> Response:
+    state = request.app.state
+    body = await read_json(request, state.settings.max_body_bytes)
+    if isinstance(body, dict) and body.get("stream") is True:
+        return await sse_response(request, text_completion_chunks(state, body), openai_error)
+    reply = await unless_disconnected(request, text_completion(state, body))
+    record_usage(request, reply["usage"])
+    return JSONResponse(reply)
+
+
+routes = [Route("/v1/completions", json_errors(completions), methods=["POST"])]
