@@ -1,0 +1,1 @@
+"""Translators between foreign APIs and the one OpenAI chat-completions pipeline."""
