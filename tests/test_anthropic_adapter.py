@@ -64,6 +64,14 @@ def test_tool_choice_maps_to_chat(choice, expected, parallel):
     assert chat["tool_choice"] == expected and chat.get("parallel_tool_calls") == parallel
 
 
+def test_output_config_format_and_effort():
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    chat = translate_request({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                              "output_config": {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}})
+    assert chat["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    assert chat["chat_template_kwargs"] == {"reasoning_effort": "low"}
+
+
 def test_thinking_switches_the_template():
     chat = translate_request({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
                               "messages": [{"role": "user", "content": "x"}]})

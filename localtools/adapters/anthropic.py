@@ -220,6 +220,23 @@ def thinking_kwargs(value: Any) -> dict[str, Any]:
     return {"enable_thinking": kind != "disabled"}
 
 
+def output_config(value: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """`output_config`: (chat response_format for `format`, template variables for `effort`)."""
+    if value is None:
+        return None, {}
+    expect(value, dict, "output_config")
+    fmt = optional(value, "format", dict, "output_config.format")
+    response_format = None
+    if fmt is not None:
+        if fmt.get("type") != "json_schema":
+            raise TranslationError("Invalid value for 'output_config.format.type': expected 'json_schema'.",
+                                   param="output_config.format.type")
+        schema = required(fmt, "schema", dict, "output_config.format.schema")
+        response_format = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    effort = optional(value, "effort", str, "output_config.effort")
+    return response_format, ({"reasoning_effort": effort} if effort else {})
+
+
 def _sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
     for key, low, high in (("temperature", 0, 1), ("top_p", 0, 1)):
         value = optional(body, key, float)
@@ -267,7 +284,10 @@ def translate_request(body: Any) -> dict[str, Any]:
     elif choice not in (None, "none", "auto"):
         raise TranslationError("Invalid value for 'tool_choice': a tool is forced but no tools are offered.",
                                param="tool_choice")
-    kwargs = thinking_kwargs(body.get("thinking"))
+    response_format, effort = output_config(body.get("output_config"))
+    if response_format is not None:
+        chat["response_format"] = response_format
+    kwargs = {**thinking_kwargs(body.get("thinking")), **effort}
     if kwargs:
         chat["chat_template_kwargs"] = kwargs
     _sampling(body, chat)

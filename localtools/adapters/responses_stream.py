@@ -159,6 +159,10 @@ class ResponsesStream:
                 self._finish = choice["finish_reason"]
         return events
 
+    def error_event(self, message: str, code: str | None, param: str | None) -> dict[str, Any]:
+        """The `error` event that ends a stream which failed after it started."""
+        return self._event("error", message=message, code=code, param=param)
+
     def finish(self) -> list[dict[str, Any]]:
         """The closing events; `self.response` is then the whole Response."""
         finish = self._finish or "stop"
