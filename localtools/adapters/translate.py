@@ -1,0 +1,146 @@
+"""What every API translator shares: its error type, JSON type checks, ids, whitespace hold.
+
+Each foreign API (Responses, Anthropic Messages, Ollama) is translated into one
+OpenAI chat-completions request and its reply translated back; these helpers
+keep the three translators consistent in how they refuse input and how their
+streams agree with their non-streamed replies.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from typing import Any
+
+_ALNUM = string.ascii_letters + string.digits
+
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    dict: "an object",
+    list: "an array",
+    type(None): "null",
+}
+
+
+class TranslationError(Exception):
+    """A request the API layer refuses (status 4xx); each route renders it in its API's shape."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def json_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", dict: "object", list: "array", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def expect(value: Any, kinds: type | tuple[type, ...], param: str) -> Any:
+    """`value` if it has one of the JSON types `kinds`, else a 400 naming the param.
+
+    Booleans are not integers here and integers are numbers, as in JSON Schema.
+    """
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    ok = any(
+        isinstance(value, kind)
+        and not (isinstance(value, bool) and kind in (int, float))
+        for kind in kinds
+    ) or (float in kinds and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        wanted = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+        raise TranslationError(
+            f"Invalid type for '{param}': expected {wanted}, but got {json_type_name(value)}.", param=param
+        )
+    return value
+
+
+def optional(body: dict[str, Any], key: str, kinds: type | tuple[type, ...], param: str | None = None) -> Any:
+    """body[key] type-checked, or None when absent or null."""
+    value = body.get(key)
+    if value is None:
+        return None
+    return expect(value, kinds, param or key)
+
+
+def required(body: dict[str, Any], key: str, kinds: type | tuple[type, ...], param: str | None = None) -> Any:
+    param = param or key
+    if body.get(key) is None:
+        raise TranslationError(f"Missing required parameter: '{param}'.", param=param)
+    return expect(body[key], kinds, param)
+
+
+def in_range(value: float | None, low: float | None, high: float | None, param: str) -> None:
+    if value is None:
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise TranslationError(f"Invalid value for '{param}': {value} must be {bounds}.", param=param)
+
+
+def positive_int(value: Any, param: str) -> int | None:
+    if value is None:
+        return None
+    expect(value, int, param)
+    if value < 1:
+        raise TranslationError(f"Invalid value for '{param}': {value} must be at least 1.", param=param)
+    return value
+
+
+def arguments_object(arguments: str | None) -> dict[str, Any]:
+    """A call's JSON arguments string as an object (APIs that send arguments as objects)."""
+    if not arguments:
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def strip_for_calls(content: str | None, has_calls: bool) -> str:
+    """The reply text as the non-streamed chat reply gives it (stripped beside calls)."""
+    text = content or ""
+    return text.strip() if has_calls else text
+
+
+class TextHold:
+    """Holds back trailing whitespace in streamed text so that stream and non-stream agree.
+
+    The non-streamed chat reply strips its text when the reply also has tool calls.
+    A stream cannot know yet whether a call follows, so the whitespace at the end
+    of the text so far waits until more text shows it is inside the text (sent),
+    or a call comes (dropped), or the reply ends without calls (sent).
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """The part of the text so far that can be sent now."""
+        body = self._pending + text
+        stripped = body.rstrip()
+        self._pending = body[len(stripped):]
+        return stripped
+
+    def flush(self, has_calls: bool) -> str:
+        """At the end: the held whitespace, unless calls made the reply strip it."""
+        pending, self._pending = self._pending, ""
+        return "" if has_calls else pending
+
+    def drop(self) -> None:
+        """A call started: the held whitespace is stripped from the reply, never sent."""
+        self._pending = ""

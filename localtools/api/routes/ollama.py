@@ -1,0 +1,146 @@
+"""Ollama's API (/api/chat, /api/generate, /api/tags, /api/show, /api/version) over the chat pipeline.
+
+Translation is `adapters.ollama`'s; errors use Ollama's shape `{"error": "..."}`,
+streams are NDJSON (Ollama streams unless `stream: false`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from localtools.adapters.errors import AdapterError
+from localtools.adapters.ollama import (
+    OLLAMA_API_VERSION,
+    OllamaStream,
+    chat_reply,
+    generate_reply,
+    load_reply,
+    model_details,
+    show_reply,
+    tags_reply,
+    translate_chat,
+    translate_generate,
+)
+from localtools.adapters.openai_chat import chat_completion, chat_completion_chunks
+from localtools.adapters.serving import check_model
+from localtools.api.body import read_json
+from localtools.api.middleware import record_usage
+from localtools.api.streaming import unless_disconnected
+from localtools.api.translated_stream import errors_as, translated_stream
+from localtools.gguf_meta import read_gguf_metadata, summarize
+
+
+def ollama_error(exc: AdapterError) -> dict[str, Any]:
+    message = f"{exc.param}: {exc.message}" if exc.param and exc.param not in exc.message else exc.message
+    return {"error": message}
+
+
+class _Timed(OllamaStream):
+    """An OllamaStream that measures its own duration (Ollama reports nanoseconds)."""
+
+    def __init__(self, model: str, generate: bool) -> None:
+        super().__init__(model, generate)
+        self._started = time.monotonic_ns()
+
+    def start(self) -> list[dict[str, Any]]:
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return super().finish(time.monotonic_ns() - self._started)
+
+
+async def _generate(request: Request, chat: dict[str, Any], model: str, generate: bool) -> Response:
+    state = request.app.state
+    if chat["stream"]:
+        stream = _Timed(model, generate)
+        chunks = chat_completion_chunks(state, chat)
+        return await translated_stream(request, chunks, stream, ollama_error, ndjson=True)
+    started = time.monotonic_ns()
+    completion = await unless_disconnected(request, chat_completion(state, chat))
+    record_usage(request, completion["usage"])
+    reply = (generate_reply if generate else chat_reply)(completion, model, time.monotonic_ns() - started)
+    return JSONResponse(reply)
+
+
+def _model_name(request: Request, body: Any) -> str:
+    name = body.get("model") if isinstance(body, dict) else None
+    return name if isinstance(name, str) and name else request.app.state.runtime.name
+
+
+async def api_chat(request: Request) -> Response:
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    chat = translate_chat(body)
+    return await _generate(request, chat, _model_name(request, body), generate=False)
+
+
+async def api_generate(request: Request) -> Response:
+    state = request.app.state
+    body = await read_json(request, state.settings.max_body_bytes)
+    chat = translate_generate(body)
+    if chat is None:
+        check_model(state, body.get("model"))
+        return JSONResponse(load_reply(_model_name(request, body)))
+    return await _generate(request, chat, _model_name(request, body), generate=True)
+
+
+def _facts(state: Any) -> dict[str, Any]:
+    """What /api/tags and /api/show say about the model, read from its GGUF once."""
+    facts = getattr(state, "ollama_facts", None)
+    if facts is None:
+        path = state.runtime.model_path
+        summary = summarize(read_gguf_metadata(path), path)
+        stat = path.stat()
+        arch = summary.get("architecture") or ""
+        facts = {
+            "size": stat.st_size,
+            "modified": stat.st_mtime,
+            # an identifier of this file (path, size, time), not a hash of its bytes
+            "digest": hashlib.sha256(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest(),
+            "details": model_details(arch, summary.get("quantization") or "", summary.get("parameters") or ""),
+            "model_info": {"general.architecture": arch, f"{arch}.context_length": state.runtime.n_ctx},
+        }
+        state.ollama_facts = facts
+    return facts
+
+
+async def api_tags(request: Request) -> Response:
+    state = request.app.state
+    facts = await anyio.to_thread.run_sync(_facts, state)
+    return JSONResponse(tags_reply(state.runtime.name, facts["size"], facts["modified"], facts["digest"],
+                                   facts["details"]))
+
+
+async def api_show(request: Request) -> Response:
+    state = request.app.state
+    body = await read_json(request, state.settings.max_body_bytes)
+    name = (body.get("model") or body.get("name")) if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise AdapterError(400, "Missing required parameter: 'model'.", param="model")
+    if state.settings.strict_model_name and not state.runtime.knows_model_name(name):
+        raise AdapterError(404, f"model {name!r} not found", param="model")
+    facts = await anyio.to_thread.run_sync(_facts, state)
+    template = state.runtime.templates["default"].source
+    return JSONResponse(show_reply(template, facts["details"], facts["model_info"], ["completion", "tools"],
+                                   facts["modified"]))
+
+
+async def api_version(request: Request) -> Response:
+    return JSONResponse({"version": OLLAMA_API_VERSION})
+
+
+_shaped = errors_as(ollama_error)
+
+routes = [
+    Route("/api/chat", _shaped(api_chat), methods=["POST"]),
+    Route("/api/generate", _shaped(api_generate), methods=["POST"]),
+    Route("/api/tags", _shaped(api_tags), methods=["GET"]),
+    Route("/api/show", _shaped(api_show), methods=["POST"]),
+    Route("/api/version", _shaped(api_version), methods=["GET"]),
+]
