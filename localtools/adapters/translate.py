@@ -13,6 +13,8 @@ import secrets
 import string
 from typing import Any
 
+from localtools.adapters.errors import AdapterError
+
 _ALNUM = string.ascii_letters + string.digits
 
 _JSON_NAMES = {
@@ -26,15 +28,12 @@ _JSON_NAMES = {
 }
 
 
-class TranslationError(Exception):
-    """A request the API layer refuses (status 4xx); each route renders it in its API's shape."""
+class TranslationError(AdapterError):
+    """A foreign API's request that cannot be translated (status 4xx, 400 by default);
+    each route renders it, like any AdapterError, in its API's shape."""
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
+        super().__init__(status, message, param, code)
 
 
 def new_id(prefix: str, length: int = 24) -> str:

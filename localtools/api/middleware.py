@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from localtools.adapters.errors import AdapterError
-from localtools.api.errors import error_response
+from localtools.api.errors import ErrorShape, error_response, openai_error
 
 access_log = logging.getLogger("localtools.access")
 
@@ -36,20 +36,34 @@ def _unauthorized() -> AdapterError:
 
 
 class AccessAndAuth:
-    """Checks the API key on /v1 routes and writes one log line per request."""
+    """Checks the API key on /v1 and /api routes and writes one log line per request.
 
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+    `error_shapes` maps a path prefix to the error shape of the API served there, so
+    a refused key reaches each client in the shape its SDK parses."""
+
+    def __init__(
+        self, app: ASGIApp, api_key: str | None, error_shapes: dict[str, ErrorShape] | None = None
+    ) -> None:
         self.app = app
         self.api_key = api_key
+        self.error_shapes = error_shapes or {}
+
+    def _shape(self, path: str) -> ErrorShape:
+        for prefix, shape in self.error_shapes.items():
+            if path.startswith(prefix):
+                return shape
+        return openai_error
 
     def _authorized(self, scope: Scope) -> bool:
-        if not self.api_key or not scope["path"].startswith("/v1"):
+        if not self.api_key or not scope["path"].startswith(("/v1", "/api/")):
             return True
         for key, value in scope.get("headers", []):
             if key == b"authorization":
                 text = value.decode("latin-1")
                 scheme, _, token = text.partition(" ")
                 return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+            if key == b"x-api-key":  # the anthropic SDK's header
+                return hmac.compare_digest(value.strip(), self.api_key.encode())
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,7 +83,9 @@ class AccessAndAuth:
             if self._authorized(scope):
                 await self.app(scope, receive, send_logged)
             else:
-                response = error_response(_unauthorized(), headers={"WWW-Authenticate": "Bearer"})
+                response = error_response(
+                    _unauthorized(), headers={"WWW-Authenticate": "Bearer"}, shape=self._shape(scope["path"])
+                )
                 await response(scope, receive, send_logged)
         finally:
             _log_line(scope, status["code"], start)
