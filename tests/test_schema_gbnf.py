@@ -21,7 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from gbnf_match import GbnfSyntaxError, Recognizer, parse_gbnf
+from tests.gbnf_match import GbnfSyntaxError, Recognizer, parse_gbnf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +37,7 @@ DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
 def _tool_schemas_from_tests() -> dict[str, dict]:
     """Parameter schemas of tests/test_tools.py's SCHEMA_CASES and of other test files."""
-    from test_tools import SCHEMA_CASES
+    from tests.test_tools import SCHEMA_CASES
 
     out = {f"tools-{fn.__name__}": params for fn, _, params in SCHEMA_CASES}
     out.update({
