@@ -39,13 +39,28 @@ def _targets(node: ast.AST, current: str, is_package: bool) -> list[str]:
     return []
 
 
+def _type_checking_imports(tree: ast.AST) -> set[int]:
+    """The import statements inside `if TYPE_CHECKING:` blocks (annotations only)."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name == "TYPE_CHECKING":
+                found.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return found
+
+
 def import_graph(top_level_only: bool = False) -> dict[str, set[str]]:
     files = {module_name(p): p for p in (ROOT / PACKAGE).rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = _type_checking_imports(tree)  # never run: not an import at run time
         nodes = tree.body if top_level_only else ast.walk(tree)
         for node in nodes:
+            if id(node) in typing_only:
+                continue
             if top_level_only and isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks etc. are skipped
                 continue
             for target in _targets(node, name, path.name == "__init__.py"):
