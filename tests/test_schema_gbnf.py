@@ -439,7 +439,7 @@ def test_non_object_schema_is_any_value_with_a_warning(caplog):
 
 
 def _old_grammar(key: str, schema: Any) -> str | None:
-    from localtools.engine import json_schema_to_gbnf as old
+    from localtools.gbnf import json_schema_to_gbnf as old
 
     return old({key: schema})
 
@@ -492,9 +492,9 @@ def engine(model_path):
 
 def llama_accepts(engine, gbnf: str, rule: str, text: str) -> bool:
     """Whether llama.cpp's grammar sampler takes `text` and then allows end of generation."""
-    from localtools.engine import GrammarSpec
+    from localtools.gbnf import Grammar as GrammarSpec
 
-    grammar = engine._make_grammar(GrammarSpec(f"{gbnf}root ::= {rule}\n"))
+    grammar = engine.compile_grammar(GrammarSpec(f"{gbnf}root ::= {rule}\n"))
     try:
         return grammar.arm(text, 0, len(text)) is not None and grammar.allows(engine.eos_token_id)
     finally:
@@ -507,7 +507,7 @@ def test_llama_cpp_parses_every_grammar_and_agrees_with_the_recognizer(engine):
     cases = {**ALL_EXACT, **{k: v for k, (v, _) in RELAXED_CASES.items()}}
     combined = json_schema_to_gbnf(cases)
     rules = " | ".join(gbnf_rule_name(k) for k in cases)
-    engine._make_grammar(__import__("localtools.engine", fromlist=["GrammarSpec"]).GrammarSpec(
+    engine.compile_grammar(__import__("localtools.gbnf", fromlist=["Grammar"]).Grammar(
         f"{combined}root ::= {rules}\n")).free()
     checked = 0
     for key in sorted(ALL_EXACT):
@@ -529,7 +529,8 @@ REPRESENTATIVE = ["engine-weather", "choice-weather", "stream-weather", "union-b
 @pytest.mark.e2e
 @pytest.mark.parametrize("key", REPRESENTATIVE)
 def test_constrained_generation_is_valid(engine, key):
-    from localtools.engine import GenerationStats, GrammarSpec, SamplingParams
+    from localtools.engine import GenerationStats, SamplingParams
+    from localtools.gbnf import Grammar as GrammarSpec
 
     schema = ALL_EXACT[key]
     gbnf, rule = grammar_for(key, schema)
@@ -549,13 +550,14 @@ OLD_GRAMMAR_BROKEN = ["const", "pattern-anchored", "pattern-escapes", "recursive
 
 @pytest.mark.e2e
 def test_where_the_old_grammar_does_not_parse_ours_does(engine):
-    from localtools.engine import GrammarError, GrammarSpec
+    from localtools.engine import GrammarError
+    from localtools.gbnf import Grammar as GrammarSpec
 
     for key in OLD_GRAMMAR_BROKEN:
         rule = gbnf_rule_name(key)
         with pytest.raises(GrammarError):
-            engine._make_grammar(GrammarSpec(f"{_old_grammar(key, ALL_EXACT[key])}root ::= {rule}\n")).free()
-        engine._make_grammar(GrammarSpec(f"{json_schema_to_gbnf({key: ALL_EXACT[key]})}root ::= {rule}\n")).free()
+            engine.compile_grammar(GrammarSpec(f"{_old_grammar(key, ALL_EXACT[key])}root ::= {rule}\n")).free()
+        engine.compile_grammar(GrammarSpec(f"{json_schema_to_gbnf({key: ALL_EXACT[key]})}root ::= {rule}\n")).free()
 
 
 # ---- robustness: whatever a client sends, a grammar comes back ------------------------------------
