@@ -84,7 +84,9 @@ def test_stopping_early_frees_the_engine(state: Any) -> None:
 def test_cancelling_the_awaiting_task_frees_the_engine(state: Any) -> None:
     async def leave_while_waiting() -> None:
         task = asyncio.ensure_future(chat_completion(state, {"messages": ENDLESS, "max_tokens": 1500}))
-        await asyncio.sleep(1.0)
+        while not state.runtime.scheduler.busy and not task.done():  # cancel once it generates
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
