@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from localtools.gbnf_regex import literal
+
 log = logging.getLogger(__name__)
 
 
@@ -47,25 +49,9 @@ class Grammar:
 
 
 def gbnf_literal(text: str) -> str:
-    """A GBNF string literal for `text`."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """A GBNF string literal for `text` (one escaping rule for the tool grammars and the
+    schema converter: `gbnf_regex.literal`)."""
+    return literal(text)
 
 
 def gbnf_optional_literal(text: str) -> str:
