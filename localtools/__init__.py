@@ -21,7 +21,7 @@ def parse_tool_calls(
     dialect: str,
     tools: list[dict[str, Any]] | None = None,
     prompt_tail: str = "",
-) -> "ParsedMessage":  # noqa: F821
+) -> ParsedMessage:  # noqa: F821
     """Parse what a model generated (after the generation prompt) into content,
     tool calls and reasoning. Only calls to offered `tools` become calls; when
     `tools` is None every name is accepted. A call that is broken stays content.

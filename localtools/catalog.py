@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from localtools.resources import PROJECT_ROOT, bundled
+from localtools.resources import bundled
 
 try:  # Python 3.11+
     import tomllib

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -28,7 +28,7 @@ app = typer.Typer(
 MODEL_HELP = "A .gguf file, a catalog name, or REPO/FILE.gguf from the hub cache (default: the SmolLM2-135M default model)."
 
 
-def _fail(message: str, code: int = 2) -> "typer.Exit":
+def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"localtools: {message}", err=True)
     return typer.Exit(code)
 
@@ -95,20 +95,20 @@ def _make_server(config: Any, runtime: Any) -> Any:
 
 @app.command()
 def serve(
-    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
     host: str = typer.Option("127.0.0.1", help="Address to bind. Keep 127.0.0.1 unless you also set --api-key."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port, printed when ready)."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens (0: the model's trained length)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for generation (default: llama.cpp's choice)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for generation (default: llama.cpp's choice)."),
     n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all); needs a CUDA/Metal build."),
     seed: int = typer.Option(-1, help="Default sampling seed (-1: random)."),
-    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
-    dialect: Optional[str] = typer.Option(None, help="Tool-call dialect to use instead of the detected one (see `localtools inspect`)."),
-    tool_prompt: Optional[Path] = typer.Option(None, "--tool-prompt", help="Jinja file rendering `tools` into the system prompt, replacing the dialect's."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
+    chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
+    dialect: str | None = typer.Option(None, help="Tool-call dialect to use instead of the detected one (see `localtools inspect`)."),
+    tool_prompt: Path | None = typer.Option(None, "--tool-prompt", help="Jinja file rendering `tools` into the system prompt, replacing the dialect's."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
     max_body_mb: float = typer.Option(8, "--max-body-mb", help="Largest accepted request body, in MB (bigger: HTTP 413)."),
-    alias: Optional[str] = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
+    alias: str | None = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),
     log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning, error."),
 ) -> None:
@@ -252,12 +252,12 @@ def _print_inspect(info: dict[str, Any]) -> None:
 
 @app.command()
 def inspect(
-    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
-    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Inspect the model with this template file instead of the GGUF's."),
-    template: Optional[Path] = typer.Option(None, "--template", help="Inspect a bare chat template file (no model)."),
-    dialect: Optional[str] = typer.Option(None, help="Tool-call dialect instead of the detected one (as serve --dialect)."),
-    dialect_out: Optional[Path] = typer.Option(
+    chat_template: Path | None = typer.Option(None, "--chat-template", help="Inspect the model with this template file instead of the GGUF's."),
+    template: Path | None = typer.Option(None, "--template", help="Inspect a bare chat template file (no model)."),
+    dialect: str | None = typer.Option(None, help="Tool-call dialect instead of the detected one (as serve --dialect)."),
+    dialect_out: Path | None = typer.Option(
         None, "--dialect-out", help="Write the dialect's description (TOML for models.toml, or .json) to review and pin."
     ),
 ) -> None:
@@ -287,26 +287,26 @@ def inspect(
 
 @app.command()
 def chat(
-    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
-    url: Optional[str] = typer.Option(None, "--url", help="Chat with a running server (e.g. http://127.0.0.1:8000/v1) instead of loading the model here."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="API key for --url."),
-    system: Optional[str] = typer.Option(None, "--system", help="System prompt."),
+    model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    url: str | None = typer.Option(None, "--url", help="Chat with a running server (e.g. http://127.0.0.1:8000/v1) instead of loading the model here."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="API key for --url."),
+    system: str | None = typer.Option(None, "--system", help="System prompt."),
     tools: list[Path] = typer.Option([], "--tools", help="A .py file whose public functions become tools (repeatable)."),
     builtin_tools: bool = typer.Option(False, "--builtin-tools", help="Offer the built-in tools: date/time and a calculator."),
-    files_root: Optional[Path] = typer.Option(None, "--files", help="Also offer list_files/read_file, confined to this directory."),
-    tool_choice: Optional[str] = typer.Option(None, "--tool-choice", help="auto, required, none, or a tool name (first step of each turn)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest reply, in tokens."),
+    files_root: Path | None = typer.Option(None, "--files", help="Also offer list_files/read_file, confined to this directory."),
+    tool_choice: str | None = typer.Option(None, "--tool-choice", help="auto, required, none, or a tool name (first step of each turn)."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest reply, in tokens."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run tool calls without asking."),
-    dialect: Optional[str] = typer.Option(None, help="Tool-call dialect instead of the detected one."),
-    chat_template: Optional[Path] = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
+    dialect: str | None = typer.Option(None, help="Tool-call dialect instead of the detected one."),
+    chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
     n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all)."),
 ) -> None:
     """Talk to a model in the terminal; it can call your Python functions as tools."""
-    from localtools.chat.builtin_tools import calculate, current_datetime, make_file_tools
-    from localtools.chat.backends import HttpBackend, LocalBackend, ServerError
     from localtools.chat.app import ChatApp, ChatSettings
+    from localtools.chat.backends import HttpBackend, LocalBackend, ServerError
+    from localtools.chat.builtin_tools import calculate, current_datetime, make_file_tools
     from localtools.chat.line_editing import enable_line_editing
     from localtools.tools import ToolFileError, ToolSchemaError, function_to_tool, tools_from_file
 
@@ -353,11 +353,12 @@ def chat(
 @app.command()
 def pull(
     name: str = typer.Argument(..., help="A catalog name (see `localtools models`) or a Hugging Face repo id."),
-    filename: Optional[str] = typer.Argument(None, help="The .gguf file in the repo (when NAME is a repo id)."),
-    revision: Optional[str] = typer.Option(None, help="Branch, tag or commit of the repo."),
+    filename: str | None = typer.Argument(None, help="The .gguf file in the repo (when NAME is a repo id)."),
+    revision: str | None = typer.Option(None, help="Branch, tag or commit of the repo."),
 ) -> None:
     """Download a model into the Hugging Face cache (resumes; honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE)."""
-    from localtools.hub import PullError, pull as hub_pull
+    from localtools.hub import PullError
+    from localtools.hub import pull as hub_pull
 
     try:
         path = hub_pull(name, filename, progress=True, revision=revision)
@@ -388,12 +389,12 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
 
 @app.command()
 def bench(
-    model: Optional[str] = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
     quick: bool = typer.Option(False, "--quick", help="Fewer repeats and shorter outputs."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for both sides (default: half the CPUs)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens generated per decode run."),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="Interleaved runs per side (medians are reported)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for both sides (default: half the CPUs)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Tokens generated per decode run."),
+    repeats: int | None = typer.Option(None, "--repeats", help="Interleaved runs per side (medians are reported)."),
 ) -> None:
     """Measure localtools against raw llama-cpp-python on one model (overhead, prefix reuse, grammar, parser, RSS).
 

@@ -12,7 +12,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = [
     "GGUFArray",

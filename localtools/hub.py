@@ -98,8 +98,8 @@ def pull(
         if bundled is not None:
             return bundled
 
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hf_errors
+    from huggingface_hub import hf_hub_download
 
     offline = hub_offline()
     endpoint = hub_endpoint()
@@ -172,5 +172,5 @@ def format_models_table(statuses: Sequence[ModelStatus]) -> str:
         for s in statuses
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)

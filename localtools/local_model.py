@@ -12,8 +12,9 @@ only the transport differs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from localtools.adapters.openai_chat import chunks_from_run, reply_from_run
 from localtools.engine import SamplingParams
@@ -146,7 +147,7 @@ class LocalModel:
     def close(self) -> None:
         self.runtime.close()
 
-    def __enter__(self) -> "LocalModel":
+    def __enter__(self) -> LocalModel:
         return self
 
     def __exit__(self, *exc: object) -> None:

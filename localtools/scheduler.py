@@ -13,7 +13,8 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import AsyncIterator, Callable, Iterator, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
 
 from localtools.engine import (
     ContextLengthExceeded,
@@ -48,7 +49,7 @@ class GenerationHandle:
     Abandoning an iteration early (break, client gone) cancels the generation.
     """
 
-    def __init__(self, prompt: str, params: SamplingParams, scheduler: "Scheduler | None" = None):
+    def __init__(self, prompt: str, params: SamplingParams, scheduler: Scheduler | None = None):
         self.prompt = prompt
         self.params = params
         self.stats = GenerationStats()
@@ -161,7 +162,7 @@ class GenerationHandle:
         self._put(_DONE)
 
 
-def _resolve(fut: "asyncio.Future[None]") -> None:
+def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator, Union
+from typing import Any
 
 from localtools.dialects import ArgsDelta, CallEnd, CallStart, ContentDelta, Event
 from localtools.engine import GenerationStats, SamplingParams
@@ -51,7 +52,7 @@ class Finish:
     stats: GenerationStats
 
 
-ChatItem = Union[Event, Finish]
+ChatItem = Event | Finish
 
 
 class ChatRun:

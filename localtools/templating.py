@@ -15,8 +15,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import jinja2
 import jinja2.ext

@@ -12,10 +12,11 @@ are allowed are decided here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Literal
 
-ToolChoice = Union[str, Mapping[str, Any], None]
+ToolChoice = str | Mapping[str, Any] | None
 
 
 @dataclass

@@ -33,7 +33,8 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
 
 from localtools.adapters.errors import AdapterError, bad_request, from_failure, shutting_down
 from localtools.adapters.openai_schemas import (
@@ -349,11 +350,11 @@ class ChunkStream:
     it) cancels the generation behind it.
     """
 
-    def __init__(self, produce: Callable[["ChunkStream"], AsyncIterator[dict[str, Any]]]) -> None:
+    def __init__(self, produce: Callable[[ChunkStream], AsyncIterator[dict[str, Any]]]) -> None:
         self.usage: dict[str, Any] | None = None
         self._chunks = produce(self)
 
-    def __aiter__(self) -> "ChunkStream":
+    def __aiter__(self) -> ChunkStream:
         return self
 
     async def __anext__(self) -> dict[str, Any]:

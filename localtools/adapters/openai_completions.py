@@ -13,7 +13,8 @@ Both raise `AdapterError`.
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from localtools.adapters.errors import bad_request, from_failure, shutting_down
 from localtools.adapters.openai_chat import ChunkStream, openai_finish_reason, random_id, sampling_from, usage_dict

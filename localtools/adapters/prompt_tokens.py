@@ -12,7 +12,7 @@ import anyio.to_thread
 
 from localtools.adapters.errors import bad_request
 from localtools.adapters.openai_chat import chat_options
-from localtools.adapters.openai_schemas import chat_messages, check_chat_request, parse_body, ChatCompletionRequest
+from localtools.adapters.openai_schemas import ChatCompletionRequest, chat_messages, check_chat_request, parse_body
 from localtools.adapters.serving import ServingState, check_model
 from localtools.service import ChatRequestError, render_prompt
 

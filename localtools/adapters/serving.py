@@ -8,7 +8,8 @@ run the same inside the HTTP server and without it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -66,6 +67,6 @@ async def start_in_thread(start: Callable[..., T], *args: Any, cancel: Callable[
         raise
 
 
-def _cancel_started(done: "asyncio.Future[T]", cancel: Callable[[T], None]) -> None:
+def _cancel_started(done: asyncio.Future[T], cancel: Callable[[T], None]) -> None:
     if not done.cancelled() and done.exception() is None:
         cancel(done.result())

@@ -18,8 +18,9 @@ same renders:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any
 
 from localtools.analysis.render import Renderer
 

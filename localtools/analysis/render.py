@@ -9,7 +9,8 @@ renderer that serves requests.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from localtools.templating import ChatTemplate
 

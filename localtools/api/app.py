@@ -21,7 +21,6 @@ from localtools.api.middleware import AccessAndAuth
 from localtools.api.routes import chat, completions, health, messages, models, ollama, responses
 from localtools.runtime import ModelRuntime
 
-
 # the APIs whose clients parse another error shape than OpenAI's
 ERROR_SHAPES = {"/v1/messages": messages.anthropic_error, "/api/": ollama.ollama_error}
 

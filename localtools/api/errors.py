@@ -9,7 +9,8 @@ the status. Routes of other APIs pass their own `shape` to `json_errors`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

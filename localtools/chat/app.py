@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from localtools.adapters.openai_chunks import ChunkAccumulator
 from localtools.chat.backends import ChatBackend
@@ -60,7 +61,7 @@ class ChatApp:
     def __post_init__(self) -> None:
         self.color = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.schemas = [function_to_tool(fn) for fn in self.functions]
-        self.by_name = {s["function"]["name"]: fn for s, fn in zip(self.schemas, self.functions)}
+        self.by_name = {s["function"]["name"]: fn for s, fn in zip(self.schemas, self.functions, strict=True)}
 
     # ---- output -----------------------------------------------------------------
     def say(self, text: str = "", end: str = "\n") -> None:

@@ -7,7 +7,8 @@ chat has one code path whichever is behind it.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 
 class ChatBackend(Protocol):

@@ -8,8 +8,9 @@ HTTP or OpenAI response shapes; it sees OpenAI-shaped *messages and tools*
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, Union
+from typing import Any, Protocol
 
 from localtools.gbnf import Grammar  # re-exported: what `Dialect.grammar` returns
 
@@ -52,7 +53,7 @@ class CallEnd:
     index: int
 
 
-Event = Union[ContentDelta, ReasoningDelta, CallStart, ArgsDelta, CallEnd]
+Event = ContentDelta | ReasoningDelta | CallStart | ArgsDelta | CallEnd
 
 
 class StreamParser(Protocol):
@@ -195,7 +196,7 @@ class Dialect:
         `generate_schema_from_functions`); the client's kwargs override them."""
         return {}
 
-    def for_template(self, template: str) -> "Dialect":
+    def for_template(self, template: str) -> Dialect:
         """The dialect configured for this template's variant (default: itself)."""
         return self
 

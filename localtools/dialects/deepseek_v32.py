@@ -50,7 +50,7 @@ class DsmlDialect(FormattedSpecDialect):
             params.append(f"{s.arg_name_prefix}{key}{s.arg_flag_sep}{flag}{s.arg_name_suffix}{text}{s.arg_value_suffix}")
         return f"{s.name_prefix}{call_name(call)}{s.name_suffix}{''.join(params)}{s.call_end}"
 
-    def for_template(self, template: str) -> "DsmlDialect":
+    def for_template(self, template: str) -> DsmlDialect:
         if _V4[0] in template or "tool_calls>" in template and "function_calls>" not in template:
             return DsmlDialect(V4_SPEC, self.markers, self.summary)
         return self

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from localtools.dialects.base import StreamParser
 from localtools.dialects.functionary_schema import generate_schema_from_functions
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec

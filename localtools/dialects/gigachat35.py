@@ -24,7 +24,7 @@ SPEC = replace(
 
 
 class GcmlDialect(deepseek_v32.DsmlDialect):
-    def for_template(self, template: str) -> "GcmlDialect":
+    def for_template(self, template: str) -> GcmlDialect:
         return self
 
 

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from localtools import gbnf
-from localtools.dialects.spec import DialectSpec
 from localtools.dialects.parsing.schema import param_is_string
+from localtools.dialects.spec import DialectSpec
 from localtools.gbnf import (
     Grammar,
     gbnf_charclass_escape,

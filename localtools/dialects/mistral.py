@@ -53,7 +53,7 @@ ARRAY_SPEC = DialectSpec(
 
 
 class MistralDialect(SpecDialect):
-    def for_template(self, template: str) -> "MistralDialect":
+    def for_template(self, template: str) -> MistralDialect:
         if "[ARGS]" in template:
             return self
         variant = MistralDialect(self.spec, self.markers, self.summary)

@@ -12,7 +12,6 @@ import json
 import re
 from typing import Any
 
-
 _JSON_NAMES = {"true": True, "false": False, "null": None}
 
 

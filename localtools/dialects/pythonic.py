@@ -50,7 +50,7 @@ class PythonicDialect(FormattedSpecDialect):
             body = "[" + ", ".join(parts) + "]"
         return f"{self.spec.section_start}{body}{self.spec.section_end}"
 
-    def for_template(self, template: str) -> "PythonicDialect":
+    def for_template(self, template: str) -> PythonicDialect:
         if _LFM[0] in template or "List of tools" in template:
             return self
         spec = OLMO_SPEC if _OLMO[0] in template else BARE_SPEC

@@ -101,7 +101,7 @@ class DialectSpec:
         return {k: v for k, v in data.items() if v not in ("", (), False, None) or k in ("name", "shape")}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DialectSpec":
+    def from_dict(cls, data: dict[str, Any]) -> DialectSpec:
         """Build from plain data (models.toml, JSON); unknown keys are an error."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from localtools.dialects.base import Dialect, Grammar, StreamParser
-from localtools.dialects.spec import DialectSpec
 from localtools.dialects.parsing import make_parser
+from localtools.dialects.spec import DialectSpec
 
 
 @dataclass(frozen=True)

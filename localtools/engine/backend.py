@@ -79,7 +79,7 @@ class CapturedStderr:
 
     _lock = threading.Lock()
 
-    def __enter__(self) -> "CapturedStderr":
+    def __enter__(self) -> CapturedStderr:
         self.text = ""
         self._lock.acquire()
         try:

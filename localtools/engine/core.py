@@ -12,7 +12,8 @@ import ctypes
 import os
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import llama_cpp
 

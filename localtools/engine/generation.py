@@ -12,7 +12,8 @@ import logging
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 
@@ -31,7 +32,7 @@ class Generation:
 
     def __init__(
         self,
-        engine: "Engine",
+        engine: Engine,
         tokens: list[int],
         params: SamplingParams,
         chain: Any,

@@ -55,7 +55,7 @@ def make_chain(params: SamplingParams, n_vocab: int, config_seed: int | None) ->
     return chain
 
 
-def compile_grammar(engine: "Engine", grammar: Grammar) -> "GrammarSampler":
+def compile_grammar(engine: Engine, grammar: Grammar) -> GrammarSampler:
     """Parse `grammar` with llama.cpp (GrammarError with the parser's message if it fails)."""
     gbnf = grammar.gbnf.encode("utf-8")
     mark = log_mark()
@@ -83,7 +83,7 @@ class GrammarSampler:
     trigger search runs here, in Python.)
     """
 
-    def __init__(self, engine: "Engine", smpl: Any):
+    def __init__(self, engine: Engine, smpl: Any):
         import numpy as np
 
         self._np = np

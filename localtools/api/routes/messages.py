@@ -12,7 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from localtools.adapters.anthropic import MessagesStream, error_body, error_type, message_from_completion, translate_request
+from localtools.adapters.anthropic import (
+    MessagesStream,
+    error_body,
+    error_type,
+    message_from_completion,
+    translate_request,
+)
 from localtools.adapters.errors import AdapterError
 from localtools.adapters.openai_chat import chat_completion, chat_completion_chunks
 from localtools.adapters.prompt_tokens import count_prompt_tokens

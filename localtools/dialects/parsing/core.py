@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from localtools.dialects.base import ArgsDelta, CallEnd, CallStart, ContentDelta, Event, ReasoningDelta
 from localtools.dialects.jsonscan import JsonScanner
