@@ -79,10 +79,10 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
 
 
 @contextmanager
-def http_server(name: str, tmp: Path) -> Iterator[str]:
+def http_server(name: str, tmp: Path, **extra_env: str) -> Iterator[str]:
     """The test server over streamable HTTP on 127.0.0.1; yields its URL."""
     port = free_port()
-    env = {**os.environ, "MCP_TEST_RECORD": str(tmp / f"{name}-record.jsonl")}
+    env = {**os.environ, "MCP_TEST_RECORD": str(tmp / f"{name}-record.jsonl"), **extra_env}
     log = open(tmp / f"{name}-http.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, str(SERVER), name, "--http", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env

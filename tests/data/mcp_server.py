@@ -4,7 +4,8 @@
     python tests/data/mcp_server.py NAME --http PORT     # streamable HTTP on 127.0.0.1:PORT/mcp
 
 Environment: MCP_TEST_PIDFILE (the server writes its pid there on start),
-MCP_TEST_RECORD (each `record` call appends its note there, one JSON line).
+MCP_TEST_RECORD (each `record` call appends its note there, one JSON line),
+MCP_TEST_TOOLS (comma-separated: offer only these tools).
 The tools cover each kind of result: text, structured, isError, image,
 resources, a large output.
 """
@@ -107,6 +108,11 @@ def record(note: str) -> str:
 
 
 def main() -> None:
+    only = os.environ.get("MCP_TEST_TOOLS")
+    if only:  # offer just these tools (the e2e chat: a tiny model picks among few)
+        for tool in [t.name for t in asyncio.run(server.list_tools())]:
+            if tool not in only.split(","):
+                server.remove_tool(tool)
     pidfile = os.environ.get("MCP_TEST_PIDFILE")
     if pidfile:
         with open(pidfile, "a", encoding="utf-8") as f:

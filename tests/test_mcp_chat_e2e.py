@@ -1,0 +1,98 @@
+"""`localtools chat --mcp CONFIG` in a real terminal (tmux) on the default model, with
+real MCP servers written with the `mcp` SDK: one over stdio, one over streamable
+HTTP on 127.0.0.1, and one entry that cannot start. The broken one is reported
+in one line and the chat goes on; `/tools` shows both servers' tools; with
+`--tool-choice required` the model calls one, the user confirms, the server
+records the call, and its result is in the conversation the model reads
+(`/save`); after `/quit` no server process is left."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.mcp_helpers import http_server, server_pids, stdio_entry, wait_gone
+from tests.test_chat_cli import Tmux
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+def _finish_turn(term: Tmux, timeout: float = 240) -> None:
+    """After the forced first call the choice is `auto`: decline any further call
+    until the prompt comes back."""
+    deadline = time.monotonic() + timeout
+    declined = 0
+    while time.monotonic() < deadline:
+        lines = [line for line in term.screen().rstrip().splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else ""
+        if last == ">>>":
+            return
+        if last.endswith("[y/N]") and term.screen().count("[y/N]") > 1 + declined:
+            term.type_line("n")
+            declined += 1
+        time.sleep(0.3)
+    raise AssertionError("no prompt after the answer:\n" + term.screen())
+
+
+def test_chat_uses_mcp_servers(tmp_path: Path) -> None:
+    save = tmp_path / "conversation.json"
+    with http_server("beta", tmp_path, MCP_TEST_TOOLS="record") as url:
+        alpha = stdio_entry("alpha", tmp_path, MCP_TEST_TOOLS="record")
+        config = tmp_path / "mcp.json"
+        config.write_text(json.dumps({"mcpServers": {
+            "alpha": alpha,
+            "beta": {"url": url},
+            "ghost": {"command": "/nonexistent/mcp-ghost"},
+        }}))
+        env = f"XDG_CONFIG_HOME={tmp_path / 'config'} XDG_STATE_HOME={tmp_path / 'state'}"
+        cmd = (
+            f"env {env} {shlex.quote(sys.executable)} -m localtools chat --mcp {config} --tool-choice required "
+            f"--temperature 0 --max-tokens 120; echo CHAT-EXITED-$?; sleep 30"
+        )
+        term = Tmux(cmd, REPO)
+        try:
+            screen = term.wait_for(">>> ", timeout=240)
+            assert (
+                "mcp server 'ghost' (/nonexistent/mcp-ghost) failed to start: "
+                "cannot run '/nonexistent/mcp-ghost': No such file or directory"
+            ) in screen
+            assert "Traceback" not in screen
+            term.type_line("/tools")
+            screen = term.wait_for("beta__record(note)", timeout=30)
+            assert "alpha__record(note)" in screen and "[mcp alpha]" in screen and "[mcp beta]" in screen
+
+            term.type_line("Record a note saying hello.")
+            screen = term.wait_for("[y/N]", timeout=240)
+            assert "→ tool call: alpha__record" in screen or "→ tool call: beta__record" in screen
+            term.type_line("y")
+            screen = term.wait_for("← result: ", timeout=60)
+            _finish_turn(term)
+            term.type_line(f"/save {save}")
+            term.wait_for("saved")
+            data = json.loads(save.read_text())
+            assert [m["role"] for m in data][:3] == ["user", "assistant", "tool"]
+            name = data[1]["tool_calls"][0]["function"]["name"]
+            server = name.split("__")[0]
+            note = json.loads(data[1]["tool_calls"][0]["function"]["arguments"])["note"]
+            assert data[2]["content"] == f"recorded by {server}: {note}", "the server's result reached the model"
+            record = tmp_path / ("record.jsonl" if server == "alpha" else "beta-record.jsonl")
+            assert json.loads(record.read_text().splitlines()[0]) == {"server": server, "note": note}
+
+            pids = server_pids(tmp_path)
+            assert len(pids) == 1, "the stdio server wrote its pid"
+            term.type_line("/quit")
+            term.wait_for("CHAT-EXITED-0", timeout=60)
+            assert wait_gone(pids, timeout=5) == [], "no MCP server process is left after the chat exits"
+        finally:
+            print(term.screen())
+            term.kill()
