@@ -298,12 +298,15 @@ def chat(
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest reply, in tokens."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run tool calls without asking."),
+    mcp: list[Path] = typer.Option([], "--mcp", metavar="FILE", help="An MCP config file ({\"mcpServers\": {NAME: {\"command\", \"args\", \"env\"} or {\"url\", \"headers\"}}}): its servers' tools are offered as NAME__TOOL (repeatable; added to the default file, see --no-default-mcp)."),
+    no_default_mcp: bool = typer.Option(False, "--no-default-mcp", help="Ignore the default MCP config ($XDG_CONFIG_HOME/localtools/mcp.json, ~/.config/localtools/mcp.json without it)."),
+    max_tool_output: int = typer.Option(8000, "--max-tool-output", min=1, help="Longest tool result the model reads, in characters (longer ones are cut, with a note)."),
     dialect: str | None = typer.Option(None, help="Tool-call dialect instead of the detected one."),
     chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
     n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all)."),
 ) -> None:
-    """Talk to a model in the terminal; it can call your Python functions as tools."""
+    """Talk to a model in the terminal; it can call your Python functions and MCP servers' tools."""
     from localtools.chat.app import ChatApp, ChatSettings
     from localtools.chat.backends import HttpBackend, LocalBackend, ServerError
     from localtools.chat.builtin_tools import calculate, current_datetime, make_file_tools
@@ -341,10 +344,46 @@ def chat(
         except (ModelNotFound, RuntimeLoadError) as exc:
             raise _fail(str(exc)) from None
         backend = LocalBackend(local)
-    enable_line_editing()
-    settings = ChatSettings(system=system, tool_choice=choice, temperature=temperature, max_tokens=max_tokens, auto_yes=yes)
-    code = ChatApp(backend, functions, settings).run()
+    from localtools.toolbox import Toolbox
+
+    servers = _start_mcp(mcp, not no_default_mcp, [function_to_tool(fn)["function"]["name"] for fn in functions])
+    try:
+        toolbox = Toolbox(functions, servers, max_output_chars=max_tool_output)
+        enable_line_editing()
+        settings = ChatSettings(system=system, tool_choice=choice, temperature=temperature, max_tokens=max_tokens, auto_yes=yes)
+        code = ChatApp(backend, functions, settings, toolbox=toolbox).run()
+    finally:
+        if servers is not None:
+            servers.close()
     raise typer.Exit(code)
+
+
+def _start_mcp(paths: list[Path], use_default: bool, reserved: list[str]) -> Any:
+    """Connect the configured MCP servers (None if there are none); each one that fails is
+    one line on stderr and the chat goes on without it. SIGTERM/SIGHUP then exit through
+    the caller's `finally`, which stops the servers."""
+    import signal
+
+    from localtools.mcp_tools import McpConfigError, McpTools, load_configs
+
+    try:
+        configs = load_configs(paths, use_default=use_default)
+    except McpConfigError as exc:
+        raise _fail(str(exc)) from None
+    if not configs:
+        return None
+    typer.echo(f"starting {len(configs)} MCP server{'s' if len(configs) != 1 else ''}…", err=True)
+    servers = McpTools(configs, max_output_chars=None, reserved_names=reserved)
+    for line in servers.problems:
+        typer.echo(f"warning: {line}", err=True)
+
+    def leave(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, leave)
+    return servers
 
 
 # ---------------------------------------------------------------- catalog

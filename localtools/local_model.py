@@ -4,6 +4,8 @@
     model = LocalModel()                       # the default model, or a path / catalog name
     reply = model.chat([{"role": "user", "content": "Hi"}])
     final = model.run_tools(messages, [get_weather], tool_choice="auto")
+    with McpTools("mcp.json") as mcp:         # MCP servers' tools, beside Python functions
+        final = model.run_tools(messages, [get_weather, mcp])
 
 Same prompt building, dialects, grammars and parsers as `localtools serve`:
 only the transport differs.
@@ -21,7 +23,8 @@ from localtools.engine import SamplingParams
 from localtools.runtime import ModelRuntime, load_runtime
 from localtools.service import ChatOptions, start_chat
 from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
-from localtools.tools import as_tool, call_tool
+from localtools.toolbox import DEFAULT_MAX_OUTPUT_CHARS, Toolbox
+from localtools.tools import as_tool
 
 ToolLike = Callable[..., Any] | Mapping[str, Any]
 
@@ -107,22 +110,27 @@ class LocalModel:
     def run_tools(
         self,
         messages: list[dict[str, Any]],
-        functions: Sequence[Callable[..., Any]],
+        functions: Sequence[Any],
         tool_choice: str | Mapping[str, Any] | None = "auto",
         max_rounds: int = 8,
         on_call: Callable[[str, dict[str, Any], str], None] | None = None,
+        max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Call → execute → answer until the model replies in text.
 
-        `messages` is extended in place with the assistant turns and tool
-        results; returns the last `chat.completion`. A forced `tool_choice`
-        applies to the first round only (or the model could never answer).
+        `functions`: Python functions and `McpTools` (connected MCP servers,
+        whose tools are named `server__tool`), or one `Toolbox`. `messages` is
+        extended in place with the assistant turns and tool results (each cut
+        to `max_output_chars`, with a note); returns the last `chat.completion`.
+        A forced `tool_choice` applies to the first round only (or the model
+        could never answer).
         """
-        by_name = {as_tool(fn)["function"]["name"]: fn for fn in functions}
+        box = Toolbox.of(functions, max_output_chars)
+        schemas = box.schemas()
 
         def reply(choice: ToolChoice) -> Reply:
-            response = self.chat(messages, tools=list(functions), tool_choice=choice, **kwargs)
+            response = self.chat(messages, tools=schemas, tool_choice=choice, **kwargs)
             assert isinstance(response, dict)  # not streamed
             first = response["choices"][0]
             return Reply(first["message"], first["finish_reason"], response)
@@ -130,8 +138,7 @@ class LocalModel:
         def run_call(call: dict[str, Any]) -> str:
             name = call["function"]["name"]
             raw = call["function"]["arguments"]
-            fn = by_name.get(name)
-            result = call_tool(fn, raw) if fn else f"error: no tool named {name}"
+            result = box.run(name, raw)
             if on_call:
                 try:
                     args = json.loads(raw)

@@ -28,18 +28,18 @@ pytestmark = [
 
 
 def _finish_turn(term: Tmux, timeout: float = 240) -> None:
-    """After the forced first call the choice is `auto`: decline any further call
-    until the prompt comes back."""
+    """After the forced first call the choice is `auto`: confirm any further call
+    (the model tends to try the other server too) until the prompt comes back."""
     deadline = time.monotonic() + timeout
-    declined = 0
+    confirmed = 1
     while time.monotonic() < deadline:
         lines = [line for line in term.screen().rstrip().splitlines() if line.strip()]
         last = lines[-1].strip() if lines else ""
         if last == ">>>":
             return
-        if last.endswith("[y/N]") and term.screen().count("[y/N]") > 1 + declined:
-            term.type_line("n")
-            declined += 1
+        if last.endswith("[y/N]") and term.screen().count("[y/N]") > confirmed:
+            term.type_line("y")
+            confirmed += 1
         time.sleep(0.3)
     raise AssertionError("no prompt after the answer:\n" + term.screen())
 
@@ -81,12 +81,19 @@ def test_chat_uses_mcp_servers(tmp_path: Path) -> None:
             term.wait_for("saved")
             data = json.loads(save.read_text())
             assert [m["role"] for m in data][:3] == ["user", "assistant", "tool"]
-            name = data[1]["tool_calls"][0]["function"]["name"]
-            server = name.split("__")[0]
-            note = json.loads(data[1]["tool_calls"][0]["function"]["arguments"])["note"]
-            assert data[2]["content"] == f"recorded by {server}: {note}", "the server's result reached the model"
-            record = tmp_path / ("record.jsonl" if server == "alpha" else "beta-record.jsonl")
-            assert json.loads(record.read_text().splitlines()[0]) == {"server": server, "note": note}
+            calls = {c["id"]: c["function"] for m in data if m["role"] == "assistant" for c in m.get("tool_calls") or []}
+            results = [m for m in data if m["role"] == "tool"]
+            records = {
+                "alpha": (tmp_path / "record.jsonl"),
+                "beta": (tmp_path / "beta-record.jsonl"),
+            }
+            for result in results:  # every call ran on its own server, and the model read its answer
+                call = calls[result["tool_call_id"]]
+                server = call["name"].split("__")[0]
+                note = json.loads(call["arguments"])["note"]
+                assert result["content"] == f"recorded by {server}: {note}"
+                assert {"server": server, "note": note} in [json.loads(x) for x in records[server].read_text().splitlines()]
+            print("servers called:", [calls[r["tool_call_id"]]["name"] for r in results])
 
             pids = server_pids(tmp_path)
             assert len(pids) == 1, "the stdio server wrote its pid"
@@ -96,3 +103,35 @@ def test_chat_uses_mcp_servers(tmp_path: Path) -> None:
         finally:
             print(term.screen())
             term.kill()
+
+
+def test_local_model_runs_mcp_and_python_tools(tmp_path: Path) -> None:
+    """The same from Python: LocalModel.run_tools with an McpTools beside a function."""
+    from localtools import LocalModel
+    from localtools.mcp_tools import McpTools
+
+    def get_weather(city: str) -> str:
+        """Get the weather in a city.
+
+        Args:
+            city: The city.
+        """
+        return f"Sunny in {city}"
+
+    entry = stdio_entry("alpha", tmp_path, MCP_TEST_TOOLS="record")
+    with McpTools({"alpha": entry}, log_dir=tmp_path / "logs") as mcp, LocalModel() as model:
+        messages = [{"role": "user", "content": "Record a note saying hello."}]
+        seen: list[tuple[str, str]] = []
+        forced = {"type": "function", "function": {"name": "alpha__record"}}
+        final = model.run_tools(
+            messages, [get_weather, mcp], tool_choice=forced, max_rounds=2, temperature=0, max_tokens=60,
+            on_call=lambda name, args, result: seen.append((name, result)),
+        )
+        assert final["object"] == "chat.completion"
+        assert [m["role"] for m in messages][:3] == ["user", "assistant", "tool"]
+        note = json.loads(messages[1]["tool_calls"][0]["function"]["arguments"])["note"]
+        assert seen[0] == ("alpha__record", f"recorded by alpha: {note}")
+        assert messages[2]["content"] == f"recorded by alpha: {note}"
+        assert json.loads((tmp_path / "record.jsonl").read_text().splitlines()[0]) == {"server": "alpha", "note": note}
+        pids = server_pids(tmp_path)
+    assert wait_gone(pids, timeout=1) == []

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from localtools.adapters.openai_chunks import ChunkAccumulator
 from localtools.chat.backends import ChatBackend
 from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
-from localtools.tools import call_tool, function_to_tool
+from localtools.toolbox import Toolbox
 
 MAX_TOOL_ROUNDS = 8
 RESULT_PREVIEW_CHARS = 800
@@ -57,11 +57,14 @@ class ChatApp:
     read_line: Callable[[str], str] = input
     messages: list[dict[str, Any]] = field(default_factory=list)
     last_finish: str | None = None
+    toolbox: Toolbox | None = None  # Python functions and MCP tools; built from `functions` if None
 
     def __post_init__(self) -> None:
         self.color = self.out.isatty() and not os.environ.get("NO_COLOR")
-        self.schemas = [function_to_tool(fn) for fn in self.functions]
-        self.by_name = {s["function"]["name"]: fn for s, fn in zip(self.schemas, self.functions, strict=True)}
+        if self.toolbox is None:
+            self.toolbox = Toolbox(self.functions)
+        self.tools: Toolbox = self.toolbox
+        self.schemas = self.tools.schemas()
 
     # ---- output -----------------------------------------------------------------
     def say(self, text: str = "", end: str = "\n") -> None:
@@ -78,7 +81,7 @@ class ChatApp:
     def run(self) -> int:
         self.say(self.bold(f"localtools chat — {self.backend.name}"))
         if self.schemas:
-            self.say(self.dim(f"tools: {', '.join(self.by_name)}"))
+            self.say(self.dim(f"tools: {self.tools_summary()}"))
         self.say(self.dim("Type /help for commands; Ctrl-D to leave."))
         while True:
             try:
@@ -97,6 +100,27 @@ class ChatApp:
                 continue
             self.messages.append({"role": "user", "content": text})
             self.answer()
+
+    def tools_summary(self) -> str:
+        """Python tools by name, MCP tools counted per server (there can be many)."""
+        python = [i.name for i in self.tools.info() if i.origin == "python"]
+        servers: dict[str, int] = {}
+        for info in self.tools.info():
+            if info.origin.startswith("mcp:"):
+                servers[info.origin[4:]] = servers.get(info.origin[4:], 0) + 1
+        parts = [", ".join(python)] if python else []
+        parts += [f"mcp {name}: {n} tool{'s' if n != 1 else ''}" for name, n in servers.items()]
+        return "; ".join(parts) + " (/tools lists them)"
+
+    def list_tools(self) -> None:
+        if not self.schemas:
+            self.say("No tools. Start with --tools FILE.py, --builtin-tools or --mcp CONFIG.json.")
+        for info in self.tools.info():
+            params = ", ".join(info.schema["function"].get("parameters", {}).get("properties", {}))
+            lines = info.description.strip().splitlines()
+            about = lines[0][:120] if lines else ""
+            where = f" {self.dim('[mcp ' + info.origin[4:] + ']')}" if info.origin.startswith("mcp:") else ""
+            self.say(f"  {self.bold(info.name)}({params}) — {about}{where}")
 
     def read_input(self) -> str | None:
         line = self.read_line(self.bold(">>> ") if self.color else ">>> ")
@@ -123,12 +147,7 @@ class ChatApp:
         if name == "/help":
             self.say(HELP)
         elif name == "/tools":
-            if not self.schemas:
-                self.say("No tools. Start with --tools FILE.py (or --builtin-tools).")
-            for schema in self.schemas:
-                fn = schema["function"]
-                params = ", ".join(fn.get("parameters", {}).get("properties", {}))
-                self.say(f"  {self.bold(fn['name'])}({params}) — {fn.get('description', '')}")
+            self.list_tools()
         elif name == "/system":
             self.settings.system = arg or None
             self.say(self.dim("system prompt set" if arg else "system prompt cleared"))
@@ -239,8 +258,7 @@ class ChatApp:
             args, pretty = None, raw
         self.say(self.bold(f"→ tool call: {fn_name}"))
         self.say(pretty)
-        fn = self.by_name.get(fn_name)
-        if fn is None:
+        if fn_name not in self.tools:
             result = f"error: no tool named {fn_name}"
         elif args is None:
             result = "error: the arguments were not valid JSON"
@@ -248,7 +266,7 @@ class ChatApp:
             result = "error: the user declined to run this tool"
         else:
             try:
-                result = call_tool(fn, args)
+                result = self.tools.run(fn_name, args)
             except KeyboardInterrupt:  # Ctrl-C stops the tool, not the chat
                 self.say(self.dim("[tool stopped]"))
                 result = "error: the user interrupted this tool"

@@ -53,7 +53,8 @@ class ServerConfig:
         """What the user would recognise: the URL or the command line."""
         if self.url:
             return self.url
-        return " ".join([self.command or "?", *self.args])
+        line = " ".join([self.command or "?", *self.args])
+        return line if len(line) <= 80 else line[:79] + "…"
 
 
 def default_config_path() -> Path:

@@ -16,12 +16,13 @@ import asyncio
 import json
 import os
 import sys
-from typing import TypedDict
+from typing import Annotated, TypedDict
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.types import Image
 from mcp_types import EmbeddedResource, ResourceLink, TextContent, TextResourceContents
+from pydantic import Field
 
 NAME = sys.argv[1] if len(sys.argv) > 1 else "test"
 server = MCPServer(NAME)
@@ -98,8 +99,8 @@ def odd_name() -> str:
 
 
 @server.tool()
-def record(note: str) -> str:
-    """Record a note (the test reads the record file to see that the call ran)."""
+def record(note: Annotated[str, Field(max_length=40)]) -> str:
+    """Record a short note (the test reads the record file to see that the call ran)."""
     path = os.environ.get("MCP_TEST_RECORD")
     if path:
         with open(path, "a", encoding="utf-8") as f:
