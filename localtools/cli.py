@@ -311,6 +311,9 @@ def chat(
     from localtools.chat.backends import HttpBackend, LocalBackend, ServerError
     from localtools.chat.builtin_tools import calculate, current_datetime, make_file_tools
     from localtools.chat.line_editing import enable_line_editing
+    from localtools.chat.mcp_setup import start_mcp_servers
+    from localtools.mcp_tools import load_configs
+    from localtools.toolbox import Toolbox
     from localtools.tools import ToolFileError, ToolSchemaError, function_to_tool, tools_from_file
 
     functions: list[Any] = []
@@ -323,6 +326,7 @@ def chat(
             functions += make_file_tools(files_root)
         for fn in functions:
             function_to_tool(fn)
+        mcp_configs = load_configs(mcp, use_default=not no_default_mcp)  # before the slow model load
     except (ToolFileError, ToolSchemaError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     choice: Any = tool_choice
@@ -344,9 +348,8 @@ def chat(
         except (ModelNotFound, RuntimeLoadError) as exc:
             raise _fail(str(exc)) from None
         backend = LocalBackend(local)
-    from localtools.toolbox import Toolbox
-
-    servers = _start_mcp(mcp, not no_default_mcp, [function_to_tool(fn)["function"]["name"] for fn in functions])
+    names = [function_to_tool(fn)["function"]["name"] for fn in functions]
+    servers = start_mcp_servers(mcp_configs, names, lambda line: typer.echo(line, err=True))
     try:
         toolbox = Toolbox(functions, servers, max_output_chars=max_tool_output)
         enable_line_editing()
@@ -356,34 +359,6 @@ def chat(
         if servers is not None:
             servers.close()
     raise typer.Exit(code)
-
-
-def _start_mcp(paths: list[Path], use_default: bool, reserved: list[str]) -> Any:
-    """Connect the configured MCP servers (None if there are none); each one that fails is
-    one line on stderr and the chat goes on without it. SIGTERM/SIGHUP then exit through
-    the caller's `finally`, which stops the servers."""
-    import signal
-
-    from localtools.mcp_tools import McpConfigError, McpTools, load_configs
-
-    try:
-        configs = load_configs(paths, use_default=use_default)
-    except McpConfigError as exc:
-        raise _fail(str(exc)) from None
-    if not configs:
-        return None
-    typer.echo(f"starting {len(configs)} MCP server{'s' if len(configs) != 1 else ''}…", err=True)
-    servers = McpTools(configs, max_output_chars=None, reserved_names=reserved)
-    for line in servers.problems:
-        typer.echo(f"warning: {line}", err=True)
-
-    def leave(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            signal.signal(sig, leave)
-    return servers
 
 
 # ---------------------------------------------------------------- catalog

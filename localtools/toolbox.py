@@ -12,21 +12,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from localtools.tools import ToolSchemaError, call_tool, function_to_tool
+from localtools.tools import DEFAULT_MAX_OUTPUT_CHARS, ToolSchemaError, call_tool, cap_output, function_to_tool
 
 if TYPE_CHECKING:
     from localtools.mcp_tools import McpTools
 
 __all__ = ["Toolbox", "ToolInfo", "DEFAULT_MAX_OUTPUT_CHARS", "cap_output"]
-
-DEFAULT_MAX_OUTPUT_CHARS = 8000
-
-
-def cap_output(text: str, limit: int | None) -> str:
-    """At most `limit` characters, saying so when cut (None: no cap)."""
-    if limit is None or len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[output truncated: showing the first {limit} of {len(text)} characters]"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT_CHARS",
+    "cap_output",
     "ToolSchemaError",
     "ToolFileError",
     "function_to_tool",
@@ -361,6 +363,19 @@ def tools_from_file(path: str | Path) -> list[Callable[..., Any]]:
             continue
         functions.append(obj)
     return functions
+
+
+DEFAULT_MAX_OUTPUT_CHARS = 8000
+
+
+def cap_output(text: str, limit: int | None) -> str:
+    """At most `limit` characters of a tool's result, saying so when cut (None: no cap).
+
+    Tool output is untrusted input to the model and a context window is small:
+    the note tells the model (and the user) that it is reading part of it."""
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[output truncated: showing the first {limit} of {len(text)} characters]"
 
 
 def _result_text(result: Any) -> str:

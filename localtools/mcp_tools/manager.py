@@ -29,7 +29,7 @@ from localtools.mcp_tools.connection import Connection, describe_error
 from localtools.mcp_tools.loop_thread import LoopThread
 from localtools.mcp_tools.names import namespaced
 from localtools.mcp_tools.results import ERROR_PREFIX, result_text
-from localtools.toolbox import DEFAULT_MAX_OUTPUT_CHARS, cap_output
+from localtools.tools import DEFAULT_MAX_OUTPUT_CHARS, cap_output
 
 __all__ = ["McpTool", "McpTools", "DEFAULT_MAX_OUTPUT_CHARS", "default_log_dir"]
 
