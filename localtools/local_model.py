@@ -6,6 +6,7 @@
     final = model.run_tools(messages, [get_weather], tool_choice="auto")
     with McpTools("mcp.json") as mcp:         # MCP servers' tools, beside Python functions
         final = model.run_tools(messages, [get_weather, mcp])
+    final = model.run_tools(messages, [get_weather], mcp="mcp.json")  # servers for this call only
 
 Same prompt building, dialects, grammars and parsers as `localtools serve`:
 only the transport differs.
@@ -14,9 +15,10 @@ only the transport differs.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localtools.adapters.openai_chat import chunks_from_run, reply_from_run
 from localtools.engine import SamplingParams
@@ -25,6 +27,9 @@ from localtools.service import ChatOptions, start_chat
 from localtools.tool_loop import Reply, ToolChoice, run_tool_loop
 from localtools.toolbox import DEFAULT_MAX_OUTPUT_CHARS, Toolbox
 from localtools.tools import as_tool
+
+if TYPE_CHECKING:
+    from localtools.mcp_tools import McpTools
 
 ToolLike = Callable[..., Any] | Mapping[str, Any]
 
@@ -115,6 +120,7 @@ class LocalModel:
         max_rounds: int = 8,
         on_call: Callable[[str, dict[str, Any], str], None] | None = None,
         max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
+        mcp: McpTools | str | Path | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Call → execute → answer until the model replies in text.
@@ -124,9 +130,19 @@ class LocalModel:
         extended in place with the assistant turns and tool results (each cut
         to `max_output_chars`, with a note); returns the last `chat.completion`.
         A forced `tool_choice` applies to the first round only (or the model
-        could never answer).
+        could never answer). `mcp`: a config file or `mcpServers` mapping whose
+        servers are started for this call and stopped after it (an `McpTools`
+        is used as is and left running).
         """
-        box = Toolbox.of(functions, max_output_chars)
+        from localtools.mcp_tools import McpTools as Servers  # the SDK itself loads only to connect
+
+        if mcp is not None and not isinstance(mcp, Servers):
+            with Servers(mcp) as servers:
+                for line in servers.problems:  # a server that did not start: say so, go on
+                    warnings.warn(line, RuntimeWarning, stacklevel=2)
+                return self.run_tools(messages, [*functions, servers], tool_choice, max_rounds, on_call,
+                                      max_output_chars, **kwargs)
+        box = Toolbox.of([*functions, mcp] if mcp is not None else functions, max_output_chars)
         schemas = box.schemas()
 
         def reply(choice: ToolChoice) -> Reply:

@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localtools.chat.app import ChatApp, ChatSettings
+from localtools.chat.mcp_setup import start_mcp_servers
 from localtools.mcp_tools import McpTools
+from localtools.mcp_tools.config import parse_config
 from localtools.toolbox import Toolbox
 from tests.mcp_helpers import stdio_entry
 from tests.test_chat_app import ScriptedBackend, _call_chunks, _lines, _text_chunks
 
 pytest.importorskip("mcp")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def shout(text: str) -> str:
@@ -92,3 +100,66 @@ def test_slash_tools_names_each_tools_server(alpha: Any) -> None:
     record = next(line for line in lines if "alpha__record(note)" in line)
     assert record.endswith("[mcp alpha]") and "Record a short note" in record
     assert any("alpha__get_time_()" in line for line in lines)
+
+
+def test_with_yes_an_is_error_result_is_a_tool_message_and_no_question_is_asked(alpha: Any) -> None:
+    mcp, _ = alpha
+    backend = ScriptedBackend(_call_chunks("alpha__fail", '{"reason": "disk full"}'), _text_chunks("It failed."))
+    app, out = _app(mcp, backend, "try it")
+    app.settings.auto_yes = True
+    assert app.run() == 0
+    assert "[y/N]" not in out.getvalue()
+    tool_message = backend.sent[1][-1]
+    assert tool_message["role"] == "tool" and tool_message["name"] == "alpha__fail"
+    assert tool_message["content"].startswith("error: ") and "cannot do it: disk full" in tool_message["content"]
+    assert app.messages[-1] == {"role": "assistant", "content": "It failed."}
+
+
+def test_an_image_is_summarised_for_the_model(alpha: Any) -> None:
+    mcp, _ = alpha
+    backend = ScriptedBackend(_call_chunks("alpha__picture", "{}"), _text_chunks("A pixel."))
+    app, _ = _app(mcp, backend, "show me", "y")
+    app.run()
+    assert backend.sent[1][-1]["content"] == "[image: image/png, 67 bytes; not shown to the model]\na 1x1 pixel"
+
+
+def test_the_user_sees_the_truncation_note_even_in_a_long_preview(alpha: Any) -> None:
+    mcp, _ = alpha
+    backend = ScriptedBackend(_call_chunks("alpha__big", '{"n": 5000}'), _text_chunks("Long."))
+    app, out = _app(mcp, backend, "big", "y", cap=2000)
+    app.run()
+    note = "[output truncated: showing the first 2000 of 5000 characters]"
+    content = backend.sent[1][-1]["content"]
+    assert content == "x" * 2000 + "\n" + note
+    assert f"x … ({len(content)} characters)\n{note}" in out.getvalue()
+
+
+def test_start_up_reports_a_broken_server_and_keeps_the_rest(tmp_path: Path) -> None:
+    configs = parse_config({"mcpServers": {
+        "good": stdio_entry("good", tmp_path), "ghost": {"command": "/nonexistent/mcp-ghost"},
+    }}, "test")
+    lines: list[str] = []
+    servers = start_mcp_servers(configs, ["shout"], lines.append)
+    assert servers is not None
+    try:
+        assert lines[0] == "starting 2 MCP servers…"
+        assert len(lines) == 2 and lines[1].startswith("warning: mcp server 'ghost' (/nonexistent/mcp-ghost) failed")
+        assert servers.servers == ["good"]
+    finally:
+        servers.close()
+    assert start_mcp_servers([], [], lines.append) is None and len(lines) == 2
+
+
+def test_an_unreadable_config_stops_the_chat_before_the_model_loads(tmp_path: Path) -> None:
+    bad = tmp_path / "mcp.json"
+    bad.write_text("{not json")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "localtools", "chat", "--mcp", str(bad)],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode != 0
+    assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert "loading model" not in proc.stderr
+    print(proc.stderr, f"{time.monotonic() - started:.1f}s")

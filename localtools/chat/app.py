@@ -35,6 +35,16 @@ Input: end a line with \\ to continue on the next one, or wrap several lines in 
 Ctrl-C stops the current reply; Ctrl-D leaves."""
 
 
+def result_preview(result: str) -> str:
+    """What the user sees of a result: its start, and the truncation note the model
+    read at its end (Toolbox's cap) even when the preview cuts before it."""
+    if len(result) <= RESULT_PREVIEW_CHARS:
+        return result
+    last = result.rsplit("\n", 1)[-1]
+    note = f"\n{last}" if last.startswith("[output truncated") else ""
+    return result[:RESULT_PREVIEW_CHARS] + f" … ({len(result)} characters){note}"
+
+
 def _style(code: str, text: str, enabled: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if enabled else text
 
@@ -270,8 +280,7 @@ class ChatApp:
             except KeyboardInterrupt:  # Ctrl-C stops the tool, not the chat
                 self.say(self.dim("[tool stopped]"))
                 result = "error: the user interrupted this tool"
-        preview = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + " …"
-        self.say(self.dim(f"← result: {preview}"))
+        self.say(self.dim(f"← result: {result_preview(result)}"))
         return result
 
     def confirm(self, name: str) -> bool:
