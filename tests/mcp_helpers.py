@@ -68,6 +68,16 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, their children, …)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     """The pids (and their groups' members) still alive after `timeout`."""
     deadline = time.monotonic() + timeout
