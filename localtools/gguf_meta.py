@@ -20,6 +20,7 @@ __all__ = [
     "read_gguf_metadata",
     "read_gguf_layout",
     "read_array_items",
+    "fim_token_ids",
     "summarize",
     "FILE_TYPES",
     "GGML_TYPES",
@@ -283,6 +284,39 @@ def read_array_items(path: str | os.PathLike[str], array: GGUFArray, indices: se
 
 
 # --------------------------------------------------------------------------
+# Fill-in-the-middle tokens
+# --------------------------------------------------------------------------
+
+# role -> the keys that declare its token id, newest first (llama.cpp reads both; the
+# prefix/suffix/middle names are the older spelling that gguf-py keeps as deprecated)
+FIM_KEYS: dict[str, tuple[str, ...]] = {
+    "pre": ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"),
+    "suf": ("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"),
+    "mid": ("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"),
+    "pad": ("tokenizer.ggml.fim_pad_token_id",),
+    "rep": ("tokenizer.ggml.fim_rep_token_id",),
+    "sep": ("tokenizer.ggml.fim_sep_token_id",),
+}
+
+
+def fim_token_ids(meta: dict[str, Any]) -> dict[str, int]:
+    """The FIM token ids the metadata declares: {"pre": id, "suf": id, "mid": id, ...}.
+
+    Only declared ids: llama.cpp also recognises some FIM tokens by their text
+    (`<|fim_prefix|>`, `<PRE>`, ...) when the keys are missing; the engine reports that
+    fuller view of a loaded model. A model does fill-in-the-middle with pre, suf and mid.
+    """
+    out: dict[str, int] = {}
+    for role, keys in FIM_KEYS.items():
+        for key in keys:
+            value = meta.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                out[role] = value
+                break
+    return out
+
+
+# --------------------------------------------------------------------------
 # Summary
 # --------------------------------------------------------------------------
 
@@ -363,5 +397,6 @@ def summarize(meta: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, A
         "add_bos_token": meta.get("tokenizer.ggml.add_bos_token"),
         "chat_templates": templates,
         "special_tokens": special,
+        "fim_tokens": fim_token_ids(meta),
     }
 
