@@ -43,7 +43,7 @@ def cors_middleware(origins: list[str]) -> Middleware | None:
     if not origins:
         return None
     return Middleware(
-        CORSMiddleware,  # type: ignore[arg-type]
+        CORSMiddleware,
         allow_origins=origins,
         allow_methods=ALLOWED_METHODS,
         allow_headers=["*"],  # mirrors Access-Control-Request-Headers (Authorization, Content-Type, ...)
