@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class ModelRuntime:
     accepted_names: set[str] = field(default_factory=set)
     closed: bool = False
     choice: ModelChoice | None = None  # why these templates and this dialect (resolve_model)
+    _embedder: Any = field(default=None, repr=False)
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n_ctx(self) -> int:
@@ -76,11 +79,23 @@ class ModelRuntime:
         """Whether a request's `model` names this model (alias, catalog name, file)."""
         return name in self.accepted_names
 
+    def embedder(self) -> Any:
+        """The embedding context on this model (engine.embeddings.Embedder), made on
+        first use; raises EngineError for a model that cannot embed."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                from localtools.engine.embeddings import Embedder
+
+                self._embedder = Embedder(self.engine)
+            return self._embedder
+
     def close(self) -> None:
         """Cancel what runs and stop the worker (shutdown); safe to call twice."""
         if not self.closed:
             self.closed = True
             self.scheduler.close(cancel_running=True)
+            if self._embedder is not None:
+                self._embedder.close()
 
 
 def _tool_prompt(tool_prompt_file: str | Path | None) -> Any | None:

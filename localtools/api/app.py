@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from localtools.api.errors import error_body
 from localtools.api.middleware import AccessAndAuth
-from localtools.api.routes import chat, completions, health, messages, models, ollama, responses
+from localtools.api.routes import chat, completions, embeddings, health, messages, models, ollama, responses
 from localtools.runtime import ModelRuntime
 
 # the APIs whose clients parse another error shape than OpenAI's
@@ -37,7 +37,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         message = (f"Unknown route: {request.method} {request.url.path} "
-                   "(see /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /api/chat, "
+                   "(see /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /api/chat, "
                    "/v1/models, /health).")
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}."
@@ -55,7 +55,7 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
     """The ASGI app serving one runtime."""
     settings = settings or ServerSettings()
     app = Starlette(
-        routes=(health.routes + models.routes + chat.routes + completions.routes
+        routes=(health.routes + models.routes + chat.routes + completions.routes + embeddings.routes
                 + responses.routes + messages.routes + ollama.routes),
         middleware=[Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES)],
         exception_handlers={HTTPException: http_error},
