@@ -49,7 +49,7 @@ class GenerationHandle:
     Abandoning an iteration early (break, client gone) cancels the generation.
     """
 
-    def __init__(self, prompt: str, params: SamplingParams, scheduler: Scheduler | None = None):
+    def __init__(self, prompt: str | list[int], params: SamplingParams, scheduler: Scheduler | None = None):
         self.prompt = prompt
         self.params = params
         self.stats = GenerationStats()
@@ -198,7 +198,7 @@ class Scheduler:
 
     # ---- public API --------------------------------------------------------
 
-    def submit(self, prompt: str, params: SamplingParams) -> GenerationHandle:
+    def submit(self, prompt: str | list[int], params: SamplingParams) -> GenerationHandle:
         """Queue a generation; raises QueueFull when `max_queue` requests already wait."""
         with self._lock:
             if self._closed:

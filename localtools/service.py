@@ -296,3 +296,20 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
 def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:
     """Raw text completion (/v1/completions): the prompt goes to the model as is."""
     return runtime.scheduler.submit(prompt, sampling)
+
+
+def start_fim(runtime: ModelRuntime, prefix: str, suffix: str, sampling: SamplingParams) -> Any:
+    """Fill-in-the-middle (/v1/completions with `suffix`): the model's FIM tokens around
+    prefix and suffix; ChatRequestError for a model whose GGUF declares none."""
+    from localtools.engine.fim import fim_prompt_tokens, fim_tokens
+
+    fim = fim_tokens(runtime.engine)
+    if fim is None:
+        raise ChatRequestError(
+            f"The model {runtime.name!r} has no fill-in-the-middle tokens (its GGUF declares no "
+            "prefix/suffix/middle tokens), so 'suffix' cannot be used; serve a code model trained "
+            "for FIM, or send the prompt without 'suffix'.",
+            param="suffix",
+            code="fim_not_supported",
+        )
+    return runtime.scheduler.submit(fim_prompt_tokens(runtime.engine, prefix, suffix, fim), sampling)

@@ -108,7 +108,8 @@ CASES = [
     Case("seed-string", chat(seed="42"), 400, "seed"),
     Case("stream-string", chat(stream="yes"), 400, "stream"),
     Case("stream-options-without-stream", chat(stream_options={"include_usage": True}), 400, "stream_options"),
-    Case("logprobs", chat(logprobs=True), 400, "logprobs"),
+    Case("top-logprobs-without-logprobs", chat(top_logprobs=2), 400, "top_logprobs"),
+    Case("top-logprobs-high", chat(logprobs=True, top_logprobs=21), 400, "top_logprobs"),
     Case("template-kwargs-not-object", chat(chat_template_kwargs=["enable_thinking"]), 400, "chat_template_kwargs"),
     # ---- tools
     Case("tools-not-list", chat(tools=TOOL), 400, "tools"),
@@ -207,7 +208,9 @@ CASES = [
     Case("function-call-without-functions", chat(function_call="auto"), 400, "function_call"),
     Case("function-call-required", chat(functions=[TOOL["function"]], function_call="required"), 400, "function_call"),
     Case("tool-choice-with-functions", chat(functions=[TOOL["function"]], tool_choice="auto"), 400, "tool_choice"),
-    Case("completion-suffix", {"prompt": "a", "suffix": "b"}, 400, "suffix", path=COMPLETIONS),
+    Case("completion-suffix", {"prompt": "a", "suffix": "b"}, 400, "suffix", path=COMPLETIONS,
+         code="fim_not_supported"),
+    Case("completion-logprobs-high", {"prompt": "a", "logprobs": 6}, 400, "logprobs", path=COMPLETIONS),
     Case("completion-best-of", {"prompt": "a", "best_of": 3}, 400, "best_of", path=COMPLETIONS),
     Case("completion-temperature-high", {"prompt": "a", "temperature": 9}, 400, "temperature", path=COMPLETIONS),
 ]

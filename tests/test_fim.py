@@ -77,3 +77,72 @@ def test_psm_layout():
     assert fim_prompt([1, 2, 3], [4, 5], fim) == [100, 1, 2, 3, 200, 4, 5, 300]
     assert fim_prompt([1], [], fim, bos=7) == [7, 100, 1, 200, 300]
     assert fim_prompt([], [], fim, bos=-1) == [100, 200, 300]
+
+
+# ---- the engine's view and the served endpoint (real model)
+
+
+@pytest.fixture(scope="module")
+def fim_engine(fim_model):
+    from localtools.engine import Engine, EngineConfig
+
+    engine = Engine(EngineConfig(model_path=str(fim_model), n_ctx=512))
+    yield engine
+    engine.close()
+
+
+PREFIX = "def add(a, b):\n    <|im_start|>"
+SUFFIX = "\n    return total\n"
+
+
+def test_the_engine_finds_the_declared_tokens_and_lays_them_out(fim_engine, model_path):
+    from localtools.engine import Engine, EngineConfig
+    from localtools.engine.fim import fim_prompt_tokens, fim_tokens
+
+    fim = fim_tokens(fim_engine)
+    assert fim == FimTokens(**FIM_IDS)
+    tokens = fim_prompt_tokens(fim_engine, PREFIX, SUFFIX, fim)
+    text_tokens = lambda s: fim_engine.tokenize(s, add_bos=False, special=False)  # noqa: E731
+    assert tokens == [7, *text_tokens(PREFIX), 8, *text_tokens(SUFFIX), 9]
+    assert 1 not in tokens  # "<|im_start|>" in the client's code is text, not the control token
+    plain = Engine(EngineConfig(model_path=str(model_path), n_ctx=256))
+    try:
+        assert fim_tokens(plain) is None  # SmolLM2 declares none, by key or by token text
+    finally:
+        plain.close()
+
+
+def test_fim_through_the_openai_client(fim_model, fim_engine):
+    from openai import OpenAI
+
+    from localtools.engine import SamplingParams
+    from localtools.engine.fim import fim_prompt_tokens, fim_tokens
+    from tests.live_server import live_server
+
+    tokens = fim_prompt_tokens(fim_engine, PREFIX, SUFFIX, fim_tokens(fim_engine))
+    want = "".join(fim_engine.generate(tokens, SamplingParams(temperature=0.0, max_tokens=12)))
+    with live_server(["--n-ctx", "512", "--alias", "coder"], model=str(fim_model)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+        reply = client.completions.create(model="coder", prompt=PREFIX, suffix=SUFFIX, max_tokens=12, temperature=0)
+        streamed = client.completions.create(model="coder", prompt=PREFIX, suffix=SUFFIX, max_tokens=12,
+                                             temperature=0, stream=True)
+        chunks = "".join(c.choices[0].text for c in streamed if c.choices)
+    assert reply.usage.prompt_tokens == len(tokens)  # exactly the PSM prompt was evaluated
+    assert want and reply.choices[0].text == want == chunks
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_suffix_on_a_model_without_fim_is_a_clear_400(model_path):
+    from openai import BadRequestError, OpenAI
+
+    from tests.live_server import live_server
+
+    with live_server(["--n-ctx", "256"]) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+        with pytest.raises(BadRequestError) as err:
+            client.completions.create(model="x", prompt="def f():", suffix="    return 1", max_tokens=4)
+        plain = client.completions.create(model="x", prompt="def f():", suffix="", max_tokens=2)
+    body = err.value.body
+    assert body["param"] == "suffix" and body["code"] == "fim_not_supported"
+    assert "fill-in-the-middle" in body["message"]
+    assert plain.choices[0].finish_reason in ("stop", "length")  # an empty suffix is no FIM

@@ -20,7 +20,7 @@ from localtools.adapters.errors import bad_request, from_failure, shutting_down
 from localtools.adapters.openai_chat import ChunkStream, openai_finish_reason, random_id, sampling_from, usage_dict
 from localtools.adapters.openai_schemas import CompletionRequest, check_completion_request, parse_body
 from localtools.adapters.serving import ServingState, check_model, check_running, cut_by_shutdown
-from localtools.service import start_completion
+from localtools.service import start_completion, start_fim
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 
@@ -48,12 +48,15 @@ def _start(state: ServingState, body: Any) -> tuple[Any, bool]:
     check_completion_request(req)
     check_model(state, req.model)
     prompt = req.prompt if isinstance(req.prompt, str) else req.prompt[0]
-    if not prompt:
+    if not prompt and not req.suffix:
         raise bad_request("Invalid value for 'prompt': the prompt is empty; send some text.", param="prompt")
     sampling = sampling_from(req, req.max_tokens or DEFAULT_MAX_TOKENS)
     check_running(state)
     try:
-        handle = start_completion(state.runtime, prompt, sampling)
+        if req.suffix:  # fill-in-the-middle ("" is no suffix: a plain completion)
+            handle = start_fim(state.runtime, prompt, req.suffix, sampling)
+        else:
+            handle = start_completion(state.runtime, prompt, sampling)
     except Exception as exc:  # noqa: BLE001 - QueueFull, or a logged 500
         raise from_failure(exc, "prompt") from None
     return handle, bool(req.stream_options and req.stream_options.include_usage)

@@ -486,8 +486,6 @@ def check_completion_request(req: CompletionRequest) -> None:
         raise bad_request("Send exactly one prompt per request ('prompt' as a string).", param="prompt")
     if req.echo:
         raise bad_request("echo is not supported by this server.", param="echo")
-    if req.suffix:
-        raise bad_request("suffix (fill-in-the-middle) is not supported by this server.", param="suffix")
     if req.logprobs:
         raise bad_request("logprobs are not supported by this server.", param="logprobs")
     if req.best_of is not None and req.best_of > 1:

@@ -330,12 +330,14 @@ class Engine:
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | list[int],
         params: SamplingParams,
         cancel: threading.Event | None = None,
         stats: GenerationStats | None = None,
     ) -> Iterator[str]:
         """Yields text pieces. NOT thread-safe: callers go through the Scheduler.
+
+        `prompt` is text, or tokens evaluated as given (a fill-in-the-middle prompt).
 
         Raises ContextLengthExceeded / GrammarError / ValueError on the first `next()`,
         before any text. `stats` is updated as generation runs and final when it ends.
@@ -344,7 +346,7 @@ class Engine:
             raise RuntimeError("engine is closed")
         st = stats if stats is not None else GenerationStats()
         t0 = time.perf_counter()
-        tokens = self.tokenize_prompt(prompt)
+        tokens = self.tokenize_prompt(prompt) if isinstance(prompt, str) else list(prompt)
         n_prompt = len(tokens)
         st.prompt_tokens = n_prompt
         if n_prompt == 0:
