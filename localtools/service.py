@@ -81,6 +81,7 @@ class ChatRun:
         self._max_calls = max_calls  # parallel_tool_calls false: 1, whatever the grammar allows
         self._stopped_early = False  # a repeated call, or the last call allowed, ended generation
         self.prompt = prompt
+        self.text_bytes = 0  # UTF-8 bytes of generated text received so far (logprobs are cut by it)
 
     @property
     def stats(self) -> GenerationStats:
@@ -178,12 +179,14 @@ class ChatRun:
 
     def __iter__(self) -> Iterator[ChatItem]:
         for piece in self._handle:
+            self.text_bytes += len(piece.encode("utf-8"))
             yield from self._events(self._parser.feed(piece))
         yield from self._events(self._final_events())
         yield self._finish()
 
     async def __aiter__(self) -> AsyncIterator[ChatItem]:
         async for piece in self._handle:
+            self.text_bytes += len(piece.encode("utf-8"))
             for ev in self._events(self._parser.feed(piece)):
                 yield ev
         for ev in self._events(self._final_events()):

@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from localtools.adapters.errors import AdapterError, bad_request, from_failure, shutting_down
+from localtools.adapters.openai_logprobs import LogprobCursor, chat_logprobs
 from localtools.adapters.openai_schemas import (
     ChatCompletionRequest,
     _SamplingFields,
@@ -127,12 +128,15 @@ def template_kwargs_from(req: ChatCompletionRequest) -> dict[str, Any]:
 def chat_options(req: ChatCompletionRequest, stream: bool) -> ChatOptions:
     """What the service needs from a validated request (raises AdapterError)."""
     tools, choice = resolve_tools(req)
+    sampling = sampling_from(req, req.max_completion_tokens or req.max_tokens)
+    if req.logprobs:
+        sampling.logprobs = req.top_logprobs or 0
     return ChatOptions(
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=True if req.parallel_tool_calls is None else req.parallel_tool_calls,
         response_format=response_format_dict(req),
-        sampling=sampling_from(req, req.max_completion_tokens or req.max_tokens),
+        sampling=sampling,
         template_kwargs=template_kwargs_from(req),
         stream=stream,
     )
@@ -340,7 +344,10 @@ async def chat_completion(state: ServingState, body: dict[str, Any]) -> dict[str
     assert builder.finish is not None
     if cut_by_shutdown(state, builder.finish.finish_reason):
         raise shutting_down()
-    return builder.reply(state.runtime.name)
+    reply = builder.reply(state.runtime.name)
+    if options.sampling.logprobs is not None:
+        reply["choices"][0]["logprobs"] = chat_logprobs(LogprobCursor(run.stats).take(run.text_bytes))
+    return reply
 
 
 class ChunkStream:
@@ -375,6 +382,7 @@ async def _chat_chunks(state: ServingState, body: Any, out: ChunkStream) -> Asyn
         if isinstance(item, Finish) and cut_by_shutdown(state, item.finish_reason):
             raise shutting_down()
         writer = ChunkWriter(state.runtime.name, include_usage)
+        cursor = LogprobCursor(run.stats) if options.sampling.logprobs is not None else None
         yield writer.first()
         while item is not None:
             if isinstance(item, Finish):
@@ -382,6 +390,9 @@ async def _chat_chunks(state: ServingState, body: Any, out: ChunkStream) -> Asyn
                     raise shutting_down()
                 out.usage = usage_dict(item.stats)
             for chunk in writer.chunks_for(item):
+                entries = cursor.take(run.text_bytes) if cursor is not None and chunk["choices"] else None
+                if entries:  # the tokens of the text received so far
+                    chunk["choices"][0]["logprobs"] = chat_logprobs(entries)
                 yield chunk
             item = None if isinstance(item, Finish) else await _next(items)
     finally:

@@ -18,6 +18,7 @@ from typing import Any
 
 from localtools.adapters.errors import bad_request, from_failure, shutting_down
 from localtools.adapters.openai_chat import ChunkStream, openai_finish_reason, random_id, sampling_from, usage_dict
+from localtools.adapters.openai_logprobs import LogprobCursor, completion_logprobs
 from localtools.adapters.openai_schemas import CompletionRequest, check_completion_request, parse_body
 from localtools.adapters.serving import ServingState, check_model, check_running, cut_by_shutdown
 from localtools.service import start_completion, start_fim
@@ -42,8 +43,9 @@ def _completion_dict(
     return reply
 
 
-def _start(state: ServingState, body: Any) -> tuple[Any, bool]:
-    """Validate and submit (raises AdapterError): the generation handle and include_usage."""
+def _start(state: ServingState, body: Any) -> tuple[Any, bool, bool]:
+    """Validate and submit (raises AdapterError): the generation handle, include_usage,
+    and whether logprobs were asked for."""
     req = parse_body(CompletionRequest, body)
     check_completion_request(req)
     check_model(state, req.model)
@@ -51,6 +53,7 @@ def _start(state: ServingState, body: Any) -> tuple[Any, bool]:
     if not prompt and not req.suffix:
         raise bad_request("Invalid value for 'prompt': the prompt is empty; send some text.", param="prompt")
     sampling = sampling_from(req, req.max_tokens or DEFAULT_MAX_TOKENS)
+    sampling.logprobs = req.logprobs
     check_running(state)
     try:
         if req.suffix:  # fill-in-the-middle ("" is no suffix: a plain completion)
@@ -59,12 +62,12 @@ def _start(state: ServingState, body: Any) -> tuple[Any, bool]:
             handle = start_completion(state.runtime, prompt, sampling)
     except Exception as exc:  # noqa: BLE001 - QueueFull, or a logged 500
         raise from_failure(exc, "prompt") from None
-    return handle, bool(req.stream_options and req.stream_options.include_usage)
+    return handle, bool(req.stream_options and req.stream_options.include_usage), req.logprobs is not None
 
 
 async def text_completion(state: ServingState, body: dict[str, Any]) -> dict[str, Any]:
     """One whole `text_completion` (see the module docstring)."""
-    handle, _ = _start(state, body)
+    handle, _, logprobs = _start(state, body)
     rid, created = random_id("cmpl-"), int(time.time())
     try:
         text = "".join([piece async for piece in handle])
@@ -76,7 +79,11 @@ async def text_completion(state: ServingState, body: dict[str, Any]) -> dict[str
     if cut_by_shutdown(state, stats.finish_reason):
         raise shutting_down()
     finish = openai_finish_reason(stats.finish_reason)
-    return _completion_dict(rid, state.runtime.name, created, text, finish, usage_dict(stats))
+    reply = _completion_dict(rid, state.runtime.name, created, text, finish, usage_dict(stats))
+    if logprobs:
+        cursor = LogprobCursor(stats)
+        reply["choices"][0]["logprobs"] = completion_logprobs(cursor.take(len(text.encode("utf-8"))), cursor)
+    return reply
 
 
 async def _next_piece(pieces: AsyncIterator[str]) -> str | None:
@@ -90,13 +97,19 @@ async def _next_piece(pieces: AsyncIterator[str]) -> str | None:
 
 async def _text_chunks(state: ServingState, body: Any, out: ChunkStream) -> AsyncIterator[dict[str, Any]]:
     body = dict(body, stream=True) if isinstance(body, dict) else body
-    handle, include_usage = _start(state, body)
+    handle, include_usage, logprobs = _start(state, body)
     rid, created, model = random_id("cmpl-"), int(time.time()), state.runtime.name
     pieces = handle.__aiter__()
+    cursor = LogprobCursor(handle.stats) if logprobs else None
+    sent = 0  # UTF-8 bytes of text sent
     try:
         piece = await _next_piece(pieces)
         while piece is not None:
-            yield _completion_dict(rid, model, created, piece, None)
+            chunk = _completion_dict(rid, model, created, piece, None)
+            if cursor is not None:
+                sent += len(piece.encode("utf-8"))
+                chunk["choices"][0]["logprobs"] = completion_logprobs(cursor.take(sent), cursor)
+            yield chunk
             piece = await _next_piece(pieces)
         stats = handle.stats
         if cut_by_shutdown(state, stats.finish_reason):

@@ -141,14 +141,14 @@ class ChatCompletionRequest(_SamplingFields):
     response_format: ResponseFormat | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)  # OpenAI's bounds
 
 
 class CompletionRequest(_SamplingFields):
     prompt: str | list[str]
     echo: bool | None = None
     suffix: str | None = None
-    logprobs: int | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=5)  # OpenAI's bounds for completions
     best_of: int | None = None
 
 
@@ -468,8 +468,8 @@ def check_chat_request(req: ChatCompletionRequest) -> None:
     """Cross-field rules that pydantic types cannot express (raises AdapterError)."""
     check_common(req)
     _check_messages(req.messages)
-    if req.logprobs:
-        raise bad_request("logprobs are not supported by this server.", param="logprobs")
+    if req.top_logprobs is not None and not req.logprobs:
+        raise bad_request("'top_logprobs' needs 'logprobs': true.", param="top_logprobs")
     fmt = req.response_format
     if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is None:
         raise bad_request(
@@ -486,8 +486,6 @@ def check_completion_request(req: CompletionRequest) -> None:
         raise bad_request("Send exactly one prompt per request ('prompt' as a string).", param="prompt")
     if req.echo:
         raise bad_request("echo is not supported by this server.", param="echo")
-    if req.logprobs:
-        raise bad_request("logprobs are not supported by this server.", param="logprobs")
     if req.best_of is not None and req.best_of > 1:
         raise bad_request("best_of > 1 is not supported by this server.", param="best_of")
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 
+from localtools.engine.logprobs import LogprobRecorder
 from localtools.engine.sampling import GrammarSampler
 from localtools.engine.stops import TRIGGER_LOOKBACK, StopFilter, trigger_start
 from localtools.engine.types import GenerationStats, SamplingParams
@@ -64,6 +65,7 @@ class Generation:
         self.n_gen = 0
         self.finish = "length"
         self.pos = len(tokens)  # KV position of the next token to evaluate
+        self.logprobs = LogprobRecorder(engine, params.logprobs) if params.logprobs is not None else None
 
     def free(self) -> None:
         """Release the native samplers (idempotent)."""
@@ -113,6 +115,8 @@ class Generation:
             if cancel is not None and cancel.is_set():
                 self.finish = "cancelled"
                 break
+            if self.logprobs is not None:  # the distribution the token is sampled from
+                self.logprobs.observe(self.grammar if self.constrained else None)
             tok = self._sample()
             if tok is None:
                 break
@@ -121,6 +125,8 @@ class Generation:
                 self.finish = "stop"
                 break
             self.n_gen += 1
+            if self.logprobs is not None:
+                self.stats.logprobs.append(self.logprobs.record(tok))
             text = self.decoder.decode(piece)
             to_eval: tuple[int, ...] = (tok,)
             if self.awaiting and text:

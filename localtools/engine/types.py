@@ -4,6 +4,7 @@ and what it reports back."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from localtools.gbnf import Grammar
 
@@ -38,6 +39,7 @@ class SamplingParams:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     grammar: Grammar | None = None
+    logprobs: int | None = None  # None: off; N: each sampled token's logprob and its N best alternatives
 
 
 @dataclass
@@ -50,3 +52,4 @@ class GenerationStats:
     prompt_seconds: float = 0.0
     decode_seconds: float = 0.0
     first_token_seconds: float | None = None  # from start to first piece
+    logprobs: list[Any] = field(default_factory=list)  # engine.logprobs.TokenLogprob per sampled token, when asked
