@@ -111,11 +111,17 @@ def serve(
     alias: str | None = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),
     log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning, error."),
+    cors_origin: list[str] = typer.Option([], "--cors-origin", help="Let browser pages from this origin (scheme://host[:port], or * for any) call the API; repeatable. Default: no CORS."),
 ) -> None:
-    """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, models)."""
+    """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models)."""
+    from localtools.api.cors import check_origins
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
     _configure_logging(log_level)
+    try:
+        cors_origins = check_origins(cors_origin)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     try:
         runtime = load_runtime(
             model,
@@ -140,6 +146,7 @@ def serve(
         api_key=api_key or None,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         strict_model_name=strict_model_name,
+        cors_origins=cors_origins,
     )
     config = uvicorn.Config(
         create_app(runtime, settings),

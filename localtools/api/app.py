@@ -8,7 +8,7 @@ generic 500: tracebacks stay in the server log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from localtools.api.cors import cors_middleware
 from localtools.api.errors import error_body
 from localtools.api.middleware import AccessAndAuth
 from localtools.api.routes import chat, completions, embeddings, health, messages, models, ollama, responses
@@ -30,6 +31,7 @@ class ServerSettings:
     api_key: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
     strict_model_name: bool = False
+    cors_origins: list[str] = field(default_factory=list)  # empty: CORS off (api/cors.py)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -57,7 +59,10 @@ def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) ->
     app = Starlette(
         routes=(health.routes + models.routes + chat.routes + completions.routes + embeddings.routes
                 + responses.routes + messages.routes + ollama.routes),
-        middleware=[Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES)],
+        middleware=[  # CORS outermost: a preflight carries no API key
+            *filter(None, [cors_middleware(settings.cors_origins)]),
+            Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES),
+        ],
         exception_handlers={HTTPException: http_error},
     )
     app.state.runtime = runtime
