@@ -8,6 +8,9 @@ prompts that share a prefix. Modules, one job each:
 - `kv_cache`: prefix reuse and saved-state slots
 - `sampling`: the sampler chain and the grammar sampler beside it
 - `stops`: stop strings and lazy-grammar trigger search (pure Python)
+- `logprobs`: each sampled token's logprob and alternatives (two calls from the decode loop)
+- `fim`: fill-in-the-middle prompt tokens with the model's FIM tokens
+- `embeddings`: pooled embeddings in a second llama context on the loaded model
 - `backend`: process-wide llama.cpp set-up, its log, stderr capture
 - `types`, `errors`: the public data types and exceptions
 """
