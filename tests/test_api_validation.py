@@ -166,7 +166,7 @@ CASES = [
     Case("completion-context-too-long", {"prompt": "word " * (N_CTX * 2), "max_tokens": 1}, 400, "prompt",
          path=COMPLETIONS, code="context_length_exceeded"),
     # ---- routes
-    Case("unknown-route", {}, 404, None, path="/v1/embeddings", code="not_found"),
+    Case("unknown-route", {}, 404, None, path="/v1/audio/speech", code="not_found"),
     Case("wrong-method", None, 405, None, method="GET", code="method_not_allowed"),
     # ---- hardening: bodies that once crashed the server (500) or slipped through
     Case("deeply-nested", b'{"messages": [{"role": "user", "content": "x"}], "x": '
@@ -211,6 +211,11 @@ CASES = [
     Case("completion-suffix", {"prompt": "a", "suffix": "b"}, 400, "suffix", path=COMPLETIONS,
          code="fim_not_supported"),
     Case("completion-logprobs-high", {"prompt": "a", "logprobs": 6}, 400, "logprobs", path=COMPLETIONS),
+    Case("embeddings-empty", {"input": ""}, 400, "input[0]", path="/v1/embeddings"),
+    Case("embeddings-bad-format", {"input": "a", "encoding_format": "int8"}, 400, "encoding_format",
+         path="/v1/embeddings"),
+    Case("embeddings-other-model", {"input": "a", "model": "gpt-4"}, 404, "model", path="/v1/embeddings",
+         code="model_not_found"),
     Case("completion-best-of", {"prompt": "a", "best_of": 3}, 400, "best_of", path=COMPLETIONS),
     Case("completion-temperature-high", {"prompt": "a", "temperature": 9}, 400, "temperature", path=COMPLETIONS),
 ]
