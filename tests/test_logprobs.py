@@ -166,3 +166,19 @@ def test_bad_logprobs_requests(client: OpenAI, kind: str, fields: dict[str, Any]
         else:
             client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1, **fields)
     assert err.value.body["param"] == param
+
+
+def test_logprobs_of_a_grammar_forced_tool_call(client: OpenAI) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    reply = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[tool],
+        tool_choice="required", max_tokens=40, temperature=0, logprobs=True, top_logprobs=5)
+    choice = reply.choices[0]
+    assert choice.message.tool_calls and choice.message.tool_calls[0].function.name == "get_weather"
+    content = choice.logprobs.content
+    assert content and all(math.isfinite(c.logprob) for c in content)
+    # under the grammar some steps allow fewer than 5 tokens; those list fewer, never a forbidden one
+    assert any(len(c.top_logprobs) < 5 for c in content)
+    assert all(c.top_logprobs[0].token == c.token for c in content)  # greedy within what the grammar allows
+    assert "get_weather" in "".join(c.token for c in content)
