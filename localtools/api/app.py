@@ -8,7 +8,7 @@ generic 500: tracebacks stay in the server log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +20,8 @@ from localtools.api.cors import cors_middleware
 from localtools.api.errors import error_body
 from localtools.api.middleware import AccessAndAuth
 from localtools.api.routes import chat, completions, embeddings, health, messages, models, ollama, responses
+from localtools.api.routing import ReleaseLeases
+from localtools.registry import ModelPool
 from localtools.runtime import ModelRuntime
 
 # the APIs whose clients parse another error shape than OpenAI's
@@ -53,19 +55,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(runtime: ModelRuntime, settings: ServerSettings | None = None) -> Starlette:
-    """The ASGI app serving one runtime."""
+def create_app(runtime: ModelRuntime | ModelPool, settings: ServerSettings | None = None) -> Starlette:
+    """The ASGI app serving one runtime, or a pool of models routed by each request's `model`."""
     settings = settings or ServerSettings()
+    middleware = [  # CORS outermost: a preflight carries no API key
+        *filter(None, [cors_middleware(settings.cors_origins)]),
+        Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES),
+    ]
+    if isinstance(runtime, ModelPool):
+        middleware.append(Middleware(ReleaseLeases))
     app = Starlette(
         routes=(health.routes + models.routes + chat.routes + completions.routes + embeddings.routes
                 + responses.routes + messages.routes + ollama.routes),
-        middleware=[  # CORS outermost: a preflight carries no API key
-            *filter(None, [cors_middleware(settings.cors_origins)]),
-            Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES),
-        ],
+        middleware=middleware,
         exception_handlers={HTTPException: http_error},
     )
-    app.state.runtime = runtime
     app.state.settings = settings
-    app.state.scheduler = runtime.scheduler
+    if isinstance(runtime, ModelPool):
+        app.state.pool = runtime
+        # the pool already refused unknown names; a routed runtime accepts its request
+        app.state.pool_settings = replace(settings, strict_model_name=False)
+    else:
+        app.state.runtime = runtime
+        app.state.scheduler = runtime.scheduler
     return app

@@ -24,6 +24,7 @@ from localtools.adapters.openai_chat import chat_completion, chat_completion_chu
 from localtools.adapters.prompt_tokens import count_prompt_tokens
 from localtools.api.body import read_json
 from localtools.api.middleware import record_usage
+from localtools.api.routing import serving_for
 from localtools.api.streaming import unless_disconnected
 from localtools.api.translated_stream import errors_as, translated_stream
 
@@ -34,9 +35,9 @@ def anthropic_error(exc: AdapterError) -> dict[str, Any]:
 
 
 async def create_message(request: Request) -> Response:
-    state = request.app.state
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
     chat = translate_request(body)
+    state = await serving_for(request, body)
     stops = chat.get("stop") or []
     if chat["stream"]:
         stream = MessagesStream(state.runtime.name, stops)
@@ -47,11 +48,11 @@ async def create_message(request: Request) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    state = request.app.state
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
     if isinstance(body, dict):
         body = {**body, "max_tokens": 1, "stream": False}  # count_tokens takes no max_tokens
     chat = translate_request(body)
+    state = await serving_for(request, body)
     chat.pop("stream_options", None)
     return JSONResponse({"input_tokens": await count_prompt_tokens(state, chat)})
 

@@ -32,6 +32,7 @@ from localtools.adapters.openai_chat import chat_completion, chat_completion_chu
 from localtools.adapters.serving import check_model
 from localtools.api.body import read_json
 from localtools.api.middleware import record_usage
+from localtools.api.routing import RequestHost, model_rows, pool_of, serving_for
 from localtools.api.streaming import unless_disconnected
 from localtools.api.translated_stream import errors_as, translated_stream
 from localtools.gguf_meta import read_gguf_metadata, summarize
@@ -56,8 +57,7 @@ class _Timed(OllamaStream):
         return super().finish(time.monotonic_ns() - self._started)
 
 
-async def _generate(request: Request, chat: dict[str, Any], model: str, generate: bool) -> Response:
-    state = request.app.state
+async def _generate(request: Request, state: Any, chat: dict[str, Any], model: str, generate: bool) -> Response:
     if chat["stream"]:
         stream = _Timed(model, generate)
         chunks = chat_completion_chunks(state, chat)
@@ -69,30 +69,33 @@ async def _generate(request: Request, chat: dict[str, Any], model: str, generate
     return JSONResponse(reply)
 
 
-def _model_name(request: Request, body: Any) -> str:
+def _model_name(state: Any, body: Any) -> str:
     name = body.get("model") if isinstance(body, dict) else None
-    return name if isinstance(name, str) and name else request.app.state.runtime.name
+    return name if isinstance(name, str) and name else state.runtime.name
 
 
 async def api_chat(request: Request) -> Response:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     chat = translate_chat(body)
-    return await _generate(request, chat, _model_name(request, body), generate=False)
+    state = await serving_for(request, body)
+    return await _generate(request, state, chat, _model_name(state, body), generate=False)
 
 
 async def api_generate(request: Request) -> Response:
-    state = request.app.state
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
     chat = translate_generate(body)
+    state = await serving_for(request, body)  # with a pool, an empty prompt loads the model
     if chat is None:
         check_model(state, body.get("model"))
-        return JSONResponse(load_reply(_model_name(request, body)))
-    return await _generate(request, chat, _model_name(request, body), generate=True)
+        return JSONResponse(load_reply(_model_name(state, body)))
+    return await _generate(request, state, chat, _model_name(state, body), generate=True)
 
 
 def _facts(state: Any) -> dict[str, Any]:
-    """What /api/tags and /api/show say about the model, read from its GGUF once."""
-    facts = getattr(state, "ollama_facts", None)
+    """What /api/tags and /api/show say about the model, read from its GGUF once
+    (a pool host's runtime caches them, a single model's `app.state` does)."""
+    holder = state.runtime if isinstance(state, RequestHost) else state
+    facts = getattr(holder, "ollama_facts", None)
     if facts is None:
         path = state.runtime.model_path
         summary = summarize(read_gguf_metadata(path), path)
@@ -106,11 +109,29 @@ def _facts(state: Any) -> dict[str, Any]:
             "details": model_details(arch, summary.get("quantization") or "", summary.get("parameters") or ""),
             "model_info": {"general.architecture": arch, f"{arch}.context_length": state.runtime.n_ctx},
         }
-        state.ollama_facts = facts
+        holder.ollama_facts = facts
     return facts
 
 
+async def _pool_tags(request: Request) -> Response:
+    """Every served model; an unloaded one's file facts are unknown until it loads."""
+    pool = pool_of(request)
+    assert pool is not None
+    models = []
+    for row in model_rows(pool):
+        runtime = pool.slots[row["name"]].runtime
+        if runtime is not None:
+            facts = await anyio.to_thread.run_sync(_facts, RequestHost(runtime, None))
+        else:
+            facts = {"size": 0, "modified": 0.0, "digest": hashlib.sha256(row["source"].encode()).hexdigest(),
+                     "details": model_details("", "", "")}
+        models += tags_reply(row["name"], facts["size"], facts["modified"], facts["digest"], facts["details"])["models"]
+    return JSONResponse({"models": models})
+
+
 async def api_tags(request: Request) -> Response:
+    if pool_of(request) is not None:
+        return await _pool_tags(request)
     state = request.app.state
     facts = await anyio.to_thread.run_sync(_facts, state)
     return JSONResponse(tags_reply(state.runtime.name, facts["size"], facts["modified"], facts["digest"],
@@ -118,11 +139,11 @@ async def api_tags(request: Request) -> Response:
 
 
 async def api_show(request: Request) -> Response:
-    state = request.app.state
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
     name = (body.get("model") or body.get("name")) if isinstance(body, dict) else None
     if not isinstance(name, str) or not name:
         raise AdapterError(400, "Missing required parameter: 'model'.", param="model")
+    state = await serving_for(request, body, "model", "name")
     if state.settings.strict_model_name and not state.runtime.knows_model_name(name):
         raise AdapterError(404, f"model {name!r} not found", param="model")
     facts = await anyio.to_thread.run_sync(_facts, state)

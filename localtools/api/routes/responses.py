@@ -28,6 +28,7 @@ from localtools.adapters.translate import new_id
 from localtools.api.body import read_json
 from localtools.api.errors import json_errors
 from localtools.api.middleware import record_usage
+from localtools.api.routing import serving_for
 from localtools.api.streaming import unless_disconnected
 from localtools.api.translated_stream import translated_stream
 from localtools.response_store import ResponseStore, StoredResponse
@@ -70,8 +71,9 @@ async def create_response(request: Request) -> Response:
     body = await read_json(request, state.settings.max_body_bytes)
     previous = await _previous(state, body)
     req = translate_request(body, previous.messages if previous else None)
+    host = await serving_for(request, body)
     if req.stream:
-        stream = ResponsesStream(new_id("resp_"), state.runtime.name, req.echo, int(time.time()))
+        stream = ResponsesStream(new_id("resp_"), host.runtime.name, req.echo, int(time.time()))
 
         async def store_it() -> None:
             assert stream.response is not None
@@ -80,9 +82,9 @@ async def create_response(request: Request) -> Response:
         def error_event(exc: AdapterError) -> dict[str, Any]:
             return stream.error_event(exc.message, exc.code, exc.param)
 
-        chunks = chat_completion_chunks(state, req.chat)
+        chunks = chat_completion_chunks(host, req.chat)
         return await translated_stream(request, chunks, stream, error_event, on_finish=store_it)
-    completion = await unless_disconnected(request, chat_completion(state, req.chat))
+    completion = await unless_disconnected(request, chat_completion(host, req.chat))
     record_usage(request, completion["usage"])
     response = response_from_completion(completion, req.echo)
     await _keep(state, req, response)
