@@ -59,8 +59,11 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def _make_server(config: Any, runtime: Any) -> Any:
-    """A uvicorn server that announces itself, cancels generations on shutdown and exits 0."""
+def _make_server(config: Any, runtime: Any, announce: str | None = None) -> Any:
+    """A uvicorn server that announces itself, cancels generations on shutdown and exits 0.
+
+    `runtime` is anything with `close()` (a model, or a pool of them); `announce`
+    replaces the "NAME (dialect D)" part of the ready line."""
     import uvicorn
 
     class LocaltoolsServer(uvicorn.Server):
@@ -73,10 +76,8 @@ def _make_server(config: Any, runtime: Any) -> Any:
                 host, port = self.servers[0].sockets[0].getsockname()[:2]
             except (IndexError, AttributeError):
                 pass
-            print(
-                f"localtools serving {runtime.name} (dialect {runtime.dialect.name}) on http://{host}:{port}/v1",
-                flush=True,
-            )
+            what = announce or f"{runtime.name} (dialect {runtime.dialect.name})"
+            print(f"localtools serving {what} on http://{host}:{port}/v1", flush=True)
 
         async def shutdown(self, sockets: Any = None) -> None:
             # cancel in-flight generations first so open streams end at once
@@ -95,7 +96,9 @@ def _make_server(config: Any, runtime: Any) -> Any:
 
 @app.command()
 def serve(
-    model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
+    model: list[str] | None = typer.Argument(
+        None, help=MODEL_HELP + " Several: one server for all of them, routed by each request's `model`.",
+        show_default=False),
     host: str = typer.Option("127.0.0.1", help="Address to bind. Keep 127.0.0.1 unless you also set --api-key."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port, printed when ready)."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens (0: the model's trained length)."),
@@ -112,8 +115,16 @@ def serve(
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),
     log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning, error."),
     cors_origin: list[str] = typer.Option([], "--cors-origin", help="Let browser pages from this origin (scheme://host[:port], or * for any) call the API; repeatable. Default: no CORS."),
+    models_file: Path | None = typer.Option(None, "--models-file", help="TOML file with one models.NAME table per served model (model = PATH or catalog name, n_ctx, dialect...)."),
+    idle_unload: float | None = typer.Option(None, "--idle-unload", help="Several models: unload a model idle for this many SECONDS (it reloads on its next request)."),
+    max_loaded: int | None = typer.Option(None, "--max-loaded", help="Several models: keep at most N loaded; the least recently used idle one is unloaded to make room."),
 ) -> None:
-    """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models)."""
+    """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models).
+
+    With several models (or --models-file, --idle-unload, --max-loaded) nothing loads at
+    start: each model loads on its first request, and a request naming no model goes to
+    the first one."""
+    from localtools.api.app import ServerSettings
     from localtools.api.cors import check_origins
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
@@ -122,9 +133,29 @@ def serve(
         cors_origins = check_origins(cors_origin)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    settings = ServerSettings(
+        api_key=api_key or None,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        strict_model_name=strict_model_name,
+        cors_origins=cors_origins,
+    )
+    sources = list(model or [])
+    if len(sources) > 1 or models_file or idle_unload or max_loaded:
+        if alias:
+            raise _fail("--alias names one model; name several in a --models-file")
+        from localtools.registry.launch import LoadOptions, build_pool
+
+        defaults = LoadOptions(n_ctx, threads, n_gpu_layers, seed, str(chat_template) if chat_template else None,
+                               dialect, str(tool_prompt) if tool_prompt else None, max_queue)
+        try:
+            pool = build_pool(sources, models_file, defaults, max_loaded, idle_unload)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        _run_server(pool, settings, host, port, log_level)
+        return
     try:
         runtime = load_runtime(
-            model,
+            sources[0] if sources else None,
             n_ctx=n_ctx,
             n_threads=threads,
             n_gpu_layers=n_gpu_layers,
@@ -137,17 +168,16 @@ def serve(
         )
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
+    _run_server(runtime, settings, host, port, log_level)
 
+
+def _run_server(runtime: Any, settings: Any, host: str, port: int, log_level: str) -> None:
+    """Serve `runtime` (one model, or a ModelPool) until a signal stops the server."""
     import uvicorn
 
-    from localtools.api.app import ServerSettings, create_app
+    from localtools.api.app import create_app
+    from localtools.registry import ModelPool
 
-    settings = ServerSettings(
-        api_key=api_key or None,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        strict_model_name=strict_model_name,
-        cors_origins=cors_origins,
-    )
     config = uvicorn.Config(
         create_app(runtime, settings),
         host=host,
@@ -157,7 +187,11 @@ def serve(
         lifespan="off",
         timeout_graceful_shutdown=5,
     )
-    server = _make_server(config, runtime)
+    announce = None
+    if isinstance(runtime, ModelPool):
+        names = ", ".join(runtime.slots)
+        announce = f"{len(runtime.slots)} models ({names}; loaded on first request, default {runtime.default.name})"
+    server = _make_server(config, runtime, announce)
     try:
         server.run()
     finally:
@@ -403,6 +437,26 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
         typer.echo(json.dumps([s.__dict__ for s in statuses], indent=2, default=str))
     else:
         typer.echo(format_models_table(statuses))
+
+
+# ---------------------------------------------------------------- ps
+
+
+@app.command()
+def ps(
+    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="The running server (http://HOST:PORT, with or without /v1)."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="The server's --api-key, if it has one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the server's model list as JSON."),
+) -> None:
+    """Show what a running `localtools serve` serves: each model's state (loaded, unloaded,
+    loading, failed), requests in flight and idle time (from its GET /v1/models)."""
+    from localtools.registry.ps import ServerUnreachable, fetch_models, format_ps, ps_rows
+
+    try:
+        cards = fetch_models(url, api_key)
+    except ServerUnreachable as exc:
+        raise _fail(str(exc), code=1) from None
+    typer.echo(json.dumps(cards, indent=2) if as_json else format_ps(ps_rows(cards)))
 
 
 # ---------------------------------------------------------------- bench
