@@ -104,6 +104,15 @@ def test_nothing_loads_until_requested_and_names_route() -> None:
     assert (a.calls, b.calls) == (1, 1)
 
 
+def test_an_alias_two_models_share_names_neither() -> None:
+    same = "/models/shared.gguf"
+    pool = ModelPool([ServedModel("x", same, Loader("x"), aliases=frozenset({same, "shared.gguf"})),
+                      ServedModel("y", same, Loader("y"), aliases=frozenset({same, "shared.gguf", "x"}))])
+    with pytest.raises(UnknownModel):
+        pool.find("shared.gguf")
+    assert pool.find("x").name == "x"
+
+
 def test_concurrent_first_requests_load_once() -> None:
     a = Loader("a", delay=0.2)
 

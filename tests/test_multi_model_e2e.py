@@ -20,7 +20,7 @@ import httpx
 import pytest
 from openai import APIStatusError, NotFoundError, OpenAI
 
-from tests.live_server import live_server
+from tests.live_server import live_server, server_process, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -186,10 +186,11 @@ def test_max_loaded_1_unloads_the_least_recently_used(model_links: tuple[Path, P
 
 def test_idle_models_unload_and_reload(model_links: tuple[Path, Path, Path]) -> None:
     alpha, beta, _ = model_links
-    with live_server([str(alpha), str(beta), "--idle-unload", "1", "--n-ctx", "512"]) as url:
+    with server_process([str(alpha), str(beta), "--idle-unload", "1", "--n-ctx", "512"]) as (proc, url):
         client = openai_client(url)
         assert chat(client, "alpha") == "alpha"
         assert wait_for(lambda: states(url)["alpha"]["state"] == "unloaded")
         assert states(url)["alpha"]["unloads"]["idle"] == 1
         assert chat(client, "alpha") == "alpha"
         assert states(url)["alpha"]["loads"] == 2
+        assert stop_server(proc) == 0  # SIGTERM closes the pool's models and exits cleanly

@@ -131,7 +131,7 @@ class ModelPool:
             if spec.name in self.slots:
                 raise ValueError(f"two served models are both named {spec.name!r}")
             self.slots[spec.name] = Slot(spec)
-        self._by_alias = {alias: s for s in self.slots.values() for alias in s.spec.aliases}
+        self._by_alias = _unambiguous_aliases(list(self.slots.values()))
         self.max_loaded = max_loaded if max_loaded and max_loaded > 0 else None
         self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
         self._clock = clock
@@ -339,6 +339,17 @@ class ModelPool:
                 row["error"] = slot.error
             rows.append(row)
         return rows
+
+
+def _unambiguous_aliases(slots: list[Slot]) -> dict[str, Slot]:
+    """Alias -> slot, leaving out aliases two models share (the same file served twice)
+    and served names (a served name always means its own model)."""
+    claims: dict[str, list[Slot]] = {}
+    for slot in slots:
+        for alias in slot.spec.aliases:
+            claims.setdefault(alias, []).append(slot)
+    names = {slot.name for slot in slots}
+    return {alias: owners[0] for alias, owners in claims.items() if len(owners) == 1 and alias not in names}
 
 
 def _reason(exc: BaseException) -> str:
