@@ -127,6 +127,7 @@ def test_every_api_routes_by_model(server: str) -> None:
     assert post("/v1/completions", {"model": "beta", "prompt": "Hi", "max_tokens": 3})["model"] == "beta"
     assert post("/v1/responses", {"model": "beta", "input": "Hi", "max_output_tokens": 3})["model"] == "beta"
     assert post("/v1/messages", {"model": "alpha", "max_tokens": 3, "messages": HI})["model"] == "alpha"
+    assert post("/v1/embeddings", {"model": "beta", "input": "Hi"})["model"] == "beta"
     ollama = post("/api/chat", {"model": "beta", "messages": HI, "stream": False, "options": {"num_predict": 3}})
     assert ollama["model"] == "beta"
     missing = httpx.post(f"{server}/api/chat", json={"model": "gamma", "messages": HI}, timeout=30)

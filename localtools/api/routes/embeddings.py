@@ -10,11 +10,12 @@ from localtools.adapters.openai_embeddings import create_embeddings
 from localtools.api.body import read_json
 from localtools.api.errors import json_errors
 from localtools.api.middleware import record_usage
+from localtools.api.routing import serving_for
 
 
 async def embeddings(request: Request) -> Response:
-    state = request.app.state
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    state = await serving_for(request, body)
     reply = await create_embeddings(state, body)
     record_usage(request, dict(reply["usage"], completion_tokens=0))
     return JSONResponse(reply)
