@@ -58,7 +58,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def create_app(runtime: ModelRuntime | ModelPool, settings: ServerSettings | None = None) -> Starlette:
     """The ASGI app serving one runtime, or a pool of models routed by each request's `model`."""
     settings = settings or ServerSettings()
-    middleware = [  # CORS outermost: a preflight carries no API key
+    middleware: list[Middleware] = [  # CORS outermost: a preflight carries no API key
         *filter(None, [cors_middleware(settings.cors_origins)]),
         Middleware(AccessAndAuth, api_key=settings.api_key, error_shapes=ERROR_SHAPES),
     ]

@@ -23,12 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from localtools.catalog import tomllib  # the catalog's TOML reader (tomli on Python 3.10)
 from localtools.registry.pool import ServedModel
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the `tomli` backport
-    import tomli as tomllib  # type: ignore[no-redef]
 
 
 class ModelsFileError(ValueError):
