@@ -152,6 +152,8 @@ def test_ps_shows_what_the_server_has_loaded(server: str) -> None:
     rows = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()[1:] if not line.startswith(" ")}
     assert rows == {"alpha": "loaded", "beta": "loaded", "broken": "failed"}
     assert "error:" in out.stdout and "gone.gguf" in out.stdout
+    running = httpx.get(f"{server}/api/ps", timeout=10).json()["models"]
+    assert sorted(m["name"] for m in running) == ["alpha", "beta"] and all(m["size"] > 0 for m in running)
 
 
 def test_max_loaded_1_unloads_the_least_recently_used(model_links: tuple[Path, Path, Path]) -> None:

@@ -1,4 +1,4 @@
-"""Ollama's API (/api/chat, /api/generate, /api/tags, /api/show, /api/version) over the chat pipeline.
+"""Ollama's API (/api/chat, /api/generate, /api/tags, /api/show, /api/version, /api/ps) over the chat pipeline.
 
 Translation is `adapters.ollama`'s; errors use Ollama's shape `{"error": "..."}`,
 streams are NDJSON (Ollama streams unless `stream: false`).
@@ -32,7 +32,7 @@ from localtools.adapters.openai_chat import chat_completion, chat_completion_chu
 from localtools.adapters.serving import check_model
 from localtools.api.body import read_json
 from localtools.api.middleware import record_usage
-from localtools.api.routing import RequestHost, model_rows, pool_of, serving_for
+from localtools.api.routing import RequestHost, loaded_runtimes, model_rows, pool_of, serving_for
 from localtools.api.streaming import unless_disconnected
 from localtools.api.translated_stream import errors_as, translated_stream
 from localtools.gguf_meta import read_gguf_metadata, summarize
@@ -152,6 +152,19 @@ async def api_show(request: Request) -> Response:
                                    facts["modified"]))
 
 
+async def api_ps(request: Request) -> Response:
+    """Ollama's running models: what is loaded now (`ollama ps`); `size_vram` is unknown (0)."""
+    pool = pool_of(request)
+    hosts = [RequestHost(rt, None) for rt in loaded_runtimes(pool)] if pool else [request.app.state]
+    models = []
+    for host in hosts:
+        facts = await anyio.to_thread.run_sync(_facts, host)
+        entry = tags_reply(host.runtime.name, facts["size"], facts["modified"], facts["digest"],
+                           facts["details"])["models"][0]
+        models.append({**entry, "size_vram": 0})
+    return JSONResponse({"models": models})
+
+
 async def api_version(request: Request) -> Response:
     return JSONResponse({"version": OLLAMA_API_VERSION})
 
@@ -164,4 +177,5 @@ routes = [
     Route("/api/tags", _shaped(api_tags), methods=["GET"]),
     Route("/api/show", _shaped(api_show), methods=["POST"]),
     Route("/api/version", _shaped(api_version), methods=["GET"]),
+    Route("/api/ps", _shaped(api_ps), methods=["GET"]),
 ]
