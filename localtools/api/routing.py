@@ -79,13 +79,17 @@ def loaded_runtimes(pool: ModelPool) -> list[Any]:
 
 
 def model_rows(pool: ModelPool) -> list[dict[str, Any]]:
-    """The pool's status rows, with what a loaded runtime adds (file, dialect, n_ctx)."""
+    """The pool's status rows, with what a loaded runtime adds (file, dialect, n_ctx);
+    a runtime without a local file (another kind of engine) adds what it has."""
     rows = pool.status()
     for row in rows:
         runtime = pool.slots[row["name"]].runtime
-        if runtime is not None:
-            row.update(file=runtime.model_path.name, dialect=runtime.dialect.name, n_ctx=runtime.n_ctx,
-                       created=runtime.created)
+        if runtime is None:
+            continue
+        path = getattr(runtime, "model_path", None)
+        if path is not None:
+            row["file"] = path.name
+        row.update(dialect=runtime.dialect.name, n_ctx=runtime.n_ctx, created=getattr(runtime, "created", 0))
     return rows
 
 
