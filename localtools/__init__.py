@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from localtools.dialects.base import ParsedMessage
 
 __version__ = "0.1.0"
 
@@ -21,7 +24,7 @@ def parse_tool_calls(
     dialect: str,
     tools: list[dict[str, Any]] | None = None,
     prompt_tail: str = "",
-) -> ParsedMessage:  # noqa: F821
+) -> ParsedMessage:
     """Parse what a model generated (after the generation prompt) into content,
     tool calls and reasoning. Only calls to offered `tools` become calls; when
     `tools` is None every name is accepted. A call that is broken stays content.

@@ -7,6 +7,7 @@ cache, plain paths): serving never touches the network. Downloading is `localtoo
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,10 +15,10 @@ from typing import Any
 
 from localtools.resources import bundled
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the `tomli` backport
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10 needs the `tomli` backport
+    import tomli as tomllib
 
 DEFAULT_MODEL = "smollm2-135m"
 BUNDLED_CATALOG = bundled("models.toml")

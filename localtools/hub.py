@@ -71,7 +71,7 @@ def _target(name_or_repo: str, filename: str | None) -> tuple[str, str, CatalogE
 def _silent_tqdm() -> type:
     from tqdm.auto import tqdm
 
-    class SilentTqdm(tqdm):  # type: ignore[misc, valid-type]
+    class SilentTqdm(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)

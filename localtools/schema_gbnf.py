@@ -500,9 +500,9 @@ class _Schema:
         An absent additionalProperties closes an object that lists properties (as
         llama.cpp does: a model should write the declared keys, not invent others).
         """
-        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
-        required = node.get("required") if isinstance(node.get("required"), list) else []
-        required = [r for r in required if isinstance(r, str)]
+        declared, listed = node.get("properties"), node.get("required")
+        props: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        required = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
         extra = node.get("additionalProperties")
         if "properties" not in node and not required and (extra is None or extra is True or extra == {}):
             return self.g.builtin("object")

@@ -112,10 +112,10 @@ class ChatRun:
     # agent never runs the same call twice, and stream and non-stream agree.
     def _unless_repeated(self, ev: Event) -> Iterator[Event]:
         if isinstance(ev, CallStart):
-            current = _CallSoFar(ev.name, [a for name, a in self._done_calls if name == ev.name])
-            self._current = current
-            if current.same_as:
-                current.held = [ev]
+            opened = _CallSoFar(ev.name, [a for name, a in self._done_calls if name == ev.name])
+            self._current = opened
+            if opened.same_as:
+                opened.held = [ev]
             else:
                 yield ev
             return

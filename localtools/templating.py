@@ -223,8 +223,9 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
         for concat in list(tree.find_all(nodes.Concat)):
             parts = nodes.List(concat.nodes, lineno=concat.lineno)
             call = nodes.Call(nodes.EnvironmentAttribute("bounded_concat"), [parts], [], None, None)
+            call.set_lineno(concat.lineno)
             # Concat has a single field; turn it into the call in place
-            concat.nodes = [call.set_lineno(concat.lineno)]
+            concat.nodes = [call]
         return tree
 
     @staticmethod

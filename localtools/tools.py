@@ -353,7 +353,7 @@ def tools_from_file(path: str | Path) -> list[Callable[..., Any]]:
         sys.modules.pop(module_name, None)
         raise ToolFileError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     exported = getattr(module, "__all__", None)
-    functions = []
+    functions: list[Callable[..., Any]] = []
     for name, obj in vars(module).items():
         if name.startswith("_") or not inspect.isfunction(obj):
             continue
@@ -410,8 +410,8 @@ def call_tool(fn: Callable[..., Any], arguments: Mapping[str, Any] | str | None)
             return f"error: unexpected argument(s): {', '.join(sorted(unknown))}"
         hints = typing.get_type_hints(fn) if not accepts_any else {}
         for param in signature.parameters.values():
-            missing = param.name not in kwargs and param.default is inspect.Parameter.empty
-            if missing and param.name in hints and _admits_none(hints[param.name]):
+            absent = param.name not in kwargs and param.default is inspect.Parameter.empty
+            if absent and param.name in hints and _admits_none(hints[param.name]):
                 kwargs[param.name] = None
         missing = [
             p.name

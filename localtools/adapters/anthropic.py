@@ -381,8 +381,10 @@ class MessagesStream:
         self._usage: dict[str, Any] | None = None
 
     def start(self) -> list[dict[str, Any]]:
-        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+        message: dict[str, Any] = {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
         return [{"type": "message_start", "message": message}, {"type": "ping"}]
 
     def _open_block(self, kind: str, block: dict[str, Any]) -> list[dict[str, Any]]:

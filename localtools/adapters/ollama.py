@@ -184,7 +184,8 @@ def _options(body: dict[str, Any], chat: dict[str, Any]) -> None:
 
 def _tool_choice(body: dict[str, Any]) -> Any:
     """The `tool_choice` extension: OpenAI's values, top level or in `options`."""
-    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    given = body.get("options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
     choice = body.get("tool_choice", options.get("tool_choice"))
     if choice is None or choice in ("none", "auto", "required"):
         return choice

@@ -33,7 +33,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from localtools.adapters.errors import AdapterError, bad_request, from_failure, shutting_down
@@ -160,7 +160,7 @@ class MessageAccumulator:
         elif isinstance(ev, ReasoningDelta):
             self.reasoning.append(ev.text)
         elif isinstance(ev, CallStart):
-            call = {
+            call: dict[str, Any] = {
                 "id": ev.id or openai_call_id(),
                 "type": "function",
                 "function": {"name": ev.name, "arguments": ""},
@@ -168,9 +168,9 @@ class MessageAccumulator:
             self._by_index[ev.index] = call
             self.calls.append(call)
         elif isinstance(ev, ArgsDelta):
-            call = self._by_index.get(ev.index)
-            if call is not None:
-                call["function"]["arguments"] += ev.text
+            growing = self._by_index.get(ev.index)
+            if growing is not None:
+                growing["function"]["arguments"] += ev.text
 
     def message(self) -> dict[str, Any]:
         content = "".join(self.content)
@@ -357,7 +357,7 @@ class ChunkStream:
     it) cancels the generation behind it.
     """
 
-    def __init__(self, produce: Callable[[ChunkStream], AsyncIterator[dict[str, Any]]]) -> None:
+    def __init__(self, produce: Callable[[ChunkStream], AsyncGenerator[dict[str, Any], None]]) -> None:
         self.usage: dict[str, Any] | None = None
         self._chunks = produce(self)
 
@@ -371,7 +371,7 @@ class ChunkStream:
         await self._chunks.aclose()
 
 
-async def _chat_chunks(state: ServingState, body: Any, out: ChunkStream) -> AsyncIterator[dict[str, Any]]:
+async def _chat_chunks(state: ServingState, body: Any, out: ChunkStream) -> AsyncGenerator[dict[str, Any], None]:
     body = dict(body, stream=True) if isinstance(body, dict) else body
     req, messages, options = _accepted(state, body, stream=True)
     include_usage = bool(req.stream_options and req.stream_options.include_usage)

@@ -13,7 +13,7 @@ Both raise `AdapterError`.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from localtools.adapters.errors import bad_request, from_failure, shutting_down
@@ -95,7 +95,7 @@ async def _next_piece(pieces: AsyncIterator[str]) -> str | None:
         raise from_failure(exc, "prompt") from None
 
 
-async def _text_chunks(state: ServingState, body: Any, out: ChunkStream) -> AsyncIterator[dict[str, Any]]:
+async def _text_chunks(state: ServingState, body: Any, out: ChunkStream) -> AsyncGenerator[dict[str, Any], None]:
     body = dict(body, stream=True) if isinstance(body, dict) else body
     handle, include_usage, logprobs = _start(state, body)
     rid, created, model = random_id("cmpl-"), int(time.time()), state.runtime.name

@@ -14,6 +14,7 @@ import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from localtools.adapters.errors import AdapterError, bad_request
 
@@ -184,7 +185,7 @@ _TYPE_WORDS = {
 }
 
 
-def _describe(error: dict[str, Any], param: str) -> str:
+def _describe(error: ErrorDetails, param: str) -> str:
     kind = error["type"]
     if kind == "missing":
         return f"Missing required parameter: '{param}'."
@@ -416,7 +417,9 @@ def resolve_tools(req: ChatCompletionRequest) -> tuple[list[dict[str, Any]] | No
         raise bad_request("Send either 'tools' or the legacy 'functions', not both.", param="functions")
     if req.functions is not None:
         _check_functions(req.functions, "functions", "")
-        tools = [{"type": "function", "function": f.model_dump(exclude_none=True)} for f in req.functions]
+        tools: list[dict[str, Any]] | None = [
+            {"type": "function", "function": f.model_dump(exclude_none=True)} for f in req.functions
+        ]
         choice_param = "function_call"
         if req.tool_choice is not None:
             raise bad_request("With legacy 'functions', use 'function_call', not 'tool_choice'.", param="tool_choice")

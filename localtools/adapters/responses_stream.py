@@ -125,7 +125,7 @@ class ResponsesStream:
         assert item is not None
         item.text.append(text)
         name = "response.output_text.delta" if kind == "message" else "response.reasoning_text.delta"
-        extra = {"logprobs": []} if kind == "message" else {}
+        extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
         events.append(self._event(name, item_id=item.id, output_index=item.index, content_index=0,
                                   delta=text, **extra))
         return events

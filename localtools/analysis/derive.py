@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from localtools.analysis.diff import DiffSplit, diff_split, is_marker, marker_prefix, marker_suffix, segmentize_markers
 from localtools.analysis.probe import (
@@ -339,7 +339,7 @@ def _locate_quoted(text: str, name: str, value: str, quote: str, offset: int = 0
 
 
 def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> DialectSpec | None:
-    arg_fields: dict[str, str] = {}
+    arg_fields: ArgMarkers = {}
     quote = arg_quote(h1) if shape == "quoted" else ""
     if quote:
         found.evidence["string_quote"] = quote
@@ -504,7 +504,17 @@ def _has_two_segments(text: str) -> bool:
     return len([s for s in segmentize_markers(text) if s.strip()]) >= 2
 
 
-def _derive_arg_markers(cr: CallRenders, found: Findings) -> dict[str, str] | None:
+class ArgMarkers(TypedDict, total=False):
+    """The tagged-argument fields of a `DialectSpec`, as derived from the renders."""
+
+    arg_name_prefix: str
+    arg_name_suffix: str
+    arg_value_prefix: str
+    arg_value_suffix: str
+    arg_flag_sep: str
+
+
+def _derive_arg_markers(cr: CallRenders, found: Findings) -> ArgMarkers | None:
     """Tagged arguments: markers around each argument's name and value."""
     h = cr.calls([cr.call(FUN_FIRST, {ARG_FIRST: VALUE_X, ARG_SECOND: VALUE_Y})])
     if not h:
@@ -541,7 +551,7 @@ def _derive_arg_markers(cr: CallRenders, found: Findings) -> dict[str, str] | No
     if not value_suffix.strip():
         found.notes.append("nothing marks where an argument's value ends")
         return None
-    fields = {
+    fields: ArgMarkers = {
         "arg_name_prefix": name_prefix,
         "arg_name_suffix": name_suffix,
         "arg_value_prefix": value_prefix,
@@ -561,7 +571,7 @@ def _whole_words(split: DiffSplit) -> DiffSplit:
     return DiffSplit(prefix, left, right, suffix)
 
 
-def _derive_type_flag(cr: CallRenders, g1: str, found: Findings) -> dict[str, str]:
+def _derive_type_flag(cr: CallRenders, g1: str, found: Findings) -> ArgMarkers:
     """A type flag written with each argument's name (DeepSeek DSML `string="true"`,
     Kimi K3 `type="string"`): the header differs between a string and a number."""
     h = cr.calls([cr.call(FUN_FIRST, {ARG_FIRST: NUMBER})])

@@ -116,7 +116,7 @@ def _wrap(value: Any, path: str, log: _Log) -> Any:
     return value
 
 
-class TrackedDict(dict):  # type: ignore[type-arg]
+class TrackedDict(dict):
     """A dict that records every key read (`path.key`) and every iteration."""
 
     def __init__(self, data: dict[str, Any], path: str, log: _Log) -> None:
@@ -134,11 +134,11 @@ class TrackedDict(dict):  # type: ignore[type-arg]
             return _wrap(super().__getitem__(key), f"{self._lt_path}.{key}", self._lt_log)
         return default
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         self._lt_log.paths.add(f"{self._lt_path}.items()")
         return [(k, _wrap(v, f"{self._lt_path}.{k}", self._lt_log)) for k, v in super().items()]
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         self._lt_log.paths.add(f"{self._lt_path}.items()")
         return [_wrap(v, f"{self._lt_path}.{k}", self._lt_log) for k, v in super().items()]
 
@@ -147,7 +147,7 @@ class TrackedDict(dict):  # type: ignore[type-arg]
         return super().__iter__()
 
 
-class TrackedList(list):  # type: ignore[type-arg]
+class TrackedList(list):
     """A list that records which items are read (`path[i]`), slices included."""
 
     def __init__(self, data: list[Any], path: str, log: _Log, indices: list[int] | None = None) -> None:
@@ -194,9 +194,11 @@ def probe_capabilities(render: Renderer) -> dict[str, bool]:
     caps: dict[str, bool] = {}
 
     out, log = _traced_render(render, [user()], tools, add_generation_prompt=True)
-    caps["reads_tools"] = bool(out) and (FUN_FIRST in out or log.saw("tools[0].function.name"))
+    caps["reads_tools"] = out is not None and out != "" and (FUN_FIRST in out or log.saw("tools[0].function.name"))
 
-    one_text, log1, string_args, used_tools = None, _Log(), False, tools
+    one_text: str | None = None
+    log1, string_args = _Log(), False
+    used_tools: list[dict[str, Any]] | None = tools
     for string_args, used_tools in ((False, None), (False, tools), (True, None), (True, tools)):
         one_text, log1 = _traced_render(render, [user(), assistant("", [call(string_args=string_args)])], used_tools)
         if one_text is None:
@@ -219,7 +221,7 @@ def probe_capabilities(render: Renderer) -> dict[str, bool]:
         or f'"{ARG_FIRST}"' in (one_text or "")
     )
     sys_text = render([{"role": "system", "content": SYSTEM_MSG}, user()], None, add_generation_prompt=True)
-    caps["system_role"] = bool(sys_text) and SYSTEM_MSG in sys_text
+    caps["system_role"] = sys_text is not None and SYSTEM_MSG in sys_text
     caps["reasoning"] = _renders_reasoning(render)
     return caps
 

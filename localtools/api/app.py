@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from localtools.api.cors import cors_middleware
-from localtools.api.errors import error_body
+from localtools.api.errors import ErrorShape, error_body
 from localtools.api.middleware import AccessAndAuth
 from localtools.api.routes import chat, completions, embeddings, health, messages, models, ollama, responses
 from localtools.api.routing import ReleaseLeases
@@ -25,7 +25,7 @@ from localtools.registry import ModelPool
 from localtools.runtime import ModelRuntime
 
 # the APIs whose clients parse another error shape than OpenAI's
-ERROR_SHAPES = {"/v1/messages": messages.anthropic_error, "/api/": ollama.ollama_error}
+ERROR_SHAPES: dict[str, ErrorShape] = {"/v1/messages": messages.anthropic_error, "/api/": ollama.ollama_error}
 
 
 @dataclass

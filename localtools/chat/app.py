@@ -135,7 +135,7 @@ class ChatApp:
     def read_input(self) -> str | None:
         line = self.read_line(self.bold(">>> ") if self.color else ">>> ")
         if line.strip() == '"""':
-            lines = []
+            lines: list[str] = []
             while True:
                 nxt = self.read_line("... ")
                 if nxt.strip() == '"""':

@@ -7,8 +7,11 @@ chat has one code path whichever is behind it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
+
+# a tool_choice as the chat holds it: "auto"/"none"/"required" or a named function
+Choice = str | Mapping[str, Any] | None
 
 
 class ChatBackend(Protocol):
@@ -18,7 +21,7 @@ class ChatBackend(Protocol):
         self,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
-        tool_choice: str | dict[str, Any] | None,
+        tool_choice: Choice,
         temperature: float | None,
         max_tokens: int | None,
     ) -> Iterator[dict[str, Any]]:
@@ -29,7 +32,7 @@ class ChatBackend(Protocol):
 def _request(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
-    tool_choice: str | dict[str, Any] | None,
+    tool_choice: Choice,
     temperature: float | None,
     max_tokens: int | None,
 ) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def _request(
     if tools:
         body["tools"] = tools
         if tool_choice:
-            body["tool_choice"] = tool_choice
+            body["tool_choice"] = dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice
     if temperature is not None:
         body["temperature"] = temperature
     if max_tokens is not None:
@@ -52,7 +55,14 @@ class LocalBackend:
         self.model = model
         self.name = model.name
 
-    def stream(self, messages, tools, tool_choice, temperature, max_tokens):  # type: ignore[no-untyped-def]
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        tool_choice: Choice,
+        temperature: float | None,
+        max_tokens: int | None,
+    ) -> Iterator[dict[str, Any]]:
         kwargs = _request(messages, tools, tool_choice, temperature, max_tokens)
         kwargs.pop("messages")
         kwargs.pop("stream")
@@ -84,7 +94,14 @@ class HttpBackend:
         except Exception as exc:  # noqa: BLE001 - any failure means "cannot reach"
             raise ServerError(f"cannot reach a server at {self.url}: {exc}") from exc
 
-    def stream(self, messages, tools, tool_choice, temperature, max_tokens):  # type: ignore[no-untyped-def]
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        tool_choice: Choice,
+        temperature: float | None,
+        max_tokens: int | None,
+    ) -> Iterator[dict[str, Any]]:
         body = _request(messages, tools, tool_choice, temperature, max_tokens)
         body["model"] = self.model
         with self.client.stream("POST", f"{self.url}/chat/completions", json=body) as response:

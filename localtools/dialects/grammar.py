@@ -201,9 +201,11 @@ def _python_body(
 ) -> str:
     """`name(k=v, …)`: keyword values in JSON syntax, which the parser reads as
     Python literals (true/false/null included)."""
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    declared = params.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
     required = set(params.get("required") or [])
-    needed, optional = [], []
+    needed: list[str] = []
+    optional: list[str] = []
     for j, (key, sub) in enumerate(props.items()):
         schemas[f"pyval-{index}-{j}"] = sub if isinstance(sub, dict) and sub else {}
         (needed if key in required else optional).append(f"{gbnf_literal(key + '=')} pyval-{index}-{j}")
@@ -225,7 +227,8 @@ def _tagged_body(
     schemas: dict[str, dict[str, Any]],
     rules: list[str],
 ) -> str:
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    declared = params.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
     required = set(params.get("required") or [])
     parts = []
     for j, (key, sub) in enumerate(props.items()):

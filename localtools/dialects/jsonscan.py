@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 # push() results
 MORE = 0  # consumed, value not finished
@@ -18,6 +19,8 @@ DONE_BEFORE = 2  # the value had already finished; this character is NOT consume
 ERROR = 3  # this character cannot continue a valid value; NOT consumed
 MEMBER = 4  # consumed; a member value of the outermost object began or ended (a callback was told)
 
+# told (top-level key or None, position) when a member value of the outermost object begins or ends
+TopValueCallback = Callable[[str | None, int], None]
 _WS = " \t\n\r"
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
 _NUMBER_RE = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
@@ -76,8 +79,8 @@ class JsonScanner:
         self._key_chars: list[str] = []
         self.current_key: str | None = None  # last top-level key read
         self.value_start = -1
-        self.on_top_value_start = None  # callback(key, pos)
-        self.on_top_value_end = None  # callback(key, end_pos)
+        self.on_top_value_start: TopValueCallback | None = None  # callback(key, pos)
+        self.on_top_value_end: TopValueCallback | None = None  # callback(key, end_pos)
 
     # -- public ---------------------------------------------------------------
     @property

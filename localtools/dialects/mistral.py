@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from typing import Any
 
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
+from localtools.gbnf import Grammar
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -67,7 +69,13 @@ class MistralDialect(SpecDialect):
 
         return render_calls(self.render_spec or self.spec, calls)
 
-    def grammar(self, tools, tool_choice, parallel, prompt_tail=""):  # type: ignore[no-untyped-def]
+    def grammar(
+        self,
+        tools: list[dict[str, Any]],
+        tool_choice: str | dict[str, Any],
+        parallel: bool,
+        prompt_tail: str = "",
+    ) -> Grammar | None:
         from localtools.dialects.grammar import build_grammar
 
         return build_grammar(self.render_spec or self.spec, tools, tool_choice, parallel, prompt_tail)

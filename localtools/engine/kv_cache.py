@@ -69,12 +69,12 @@ class KVCache:
             n = common_prefix(st.tokens, tokens, limit)
             if n > best_len:
                 best, best_len = st, n
-        restore = best is not None and best_len >= current + MIN_STATE_TOKENS
-        if restore:
-            self.states.remove(best)  # before saving: saving may evict it (least recently used)
+        restore = best if best is not None and best_len >= current + MIN_STATE_TOKENS else None
+        if restore is not None:
+            self.states.remove(restore)  # before saving: saving may evict it (least recently used)
         self._save_state()
-        if best is not None and restore:
-            self._restore_state(best)
+        if restore is not None:
+            self._restore_state(restore)
 
     def _save_state(self) -> None:
         ctx = self._ctx

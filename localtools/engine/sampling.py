@@ -4,7 +4,7 @@ GBNF grammar checked beside it (strict from the start, or armed by a lazy trigge
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import llama_cpp
 
@@ -92,7 +92,7 @@ class GrammarSampler:
         n_vocab = engine.n_vocab
         self._n_vocab = n_vocab
         self._data = (llama_cpp.llama_token_data * n_vocab)()
-        self._view = np.frombuffer(
+        self._view = np.frombuffer(  # type: ignore[call-overload]  # a ctypes array is a buffer; numpy's stubs omit it
             self._data, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
         )
         self._ids = np.arange(n_vocab, dtype=np.int32)
@@ -112,7 +112,7 @@ class GrammarSampler:
     def allows(self, token: int) -> bool:
         """Whether the grammar accepts `token` next (no state change)."""
         one = self._one[0]
-        one.id = token
+        one.id = token  # type: ignore[assignment]  # llama-cpp-python types the field c_int32; ctypes takes an int
         one.logit = 0.0
         one.p = 0.0
         self._one_arr.size = 1
@@ -136,7 +136,7 @@ class GrammarSampler:
         """Pick the next token under the grammar and accept it everywhere (None: dead end)."""
         self._fill_candidates()
         llama_cpp.llama_sampler_apply(chain, self._arr_ref)
-        token = self._data[self._arr.selected].id if self._arr.selected >= 0 else -1
+        token = self._selected_id() if self._arr.selected >= 0 else -1
         if token < 0 or not self.allows(token):
             self._fill_candidates()
             llama_cpp.llama_sampler_apply(self.smpl, self._arr_ref)
@@ -145,10 +145,15 @@ class GrammarSampler:
             llama_cpp.llama_sampler_apply(chain, self._arr_ref)
             if self._arr.selected < 0:
                 return None
-            token = self._data[self._arr.selected].id
+            token = self._selected_id()
         llama_cpp.llama_sampler_accept(self.smpl, token)
         llama_cpp.llama_sampler_accept(chain, token)
         return token
+
+    def _selected_id(self) -> int:
+        """The token the last sampler selected. llama-cpp-python annotates the ctypes
+        field as c_int32, but reading a ctypes field gives a Python int."""
+        return cast(int, self._data[self._arr.selected].id)
 
     def arm(self, generated: str, where: int, last_start: int) -> tuple[str, list[int] | None] | None:
         """Replay generated[where:] into the grammar once a trigger matched at `where`.

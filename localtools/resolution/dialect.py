@@ -64,8 +64,7 @@ def resolve_dialect(
     Raises KeyError for an unknown forced name, ValueError for an invalid spec."""
     detected = detect(template)
     if spec is not None:
-        dialect = dialect_from_spec(spec)
-        return Resolution(dialect, PINNED_SPEC, [f"spec pinned by {forced_by}"])
+        return Resolution(dialect_from_spec(spec), PINNED_SPEC, [f"spec pinned by {forced_by}"])
     if response_schema is not None:
         return Resolution(ResponseSchemaDialect(response_schema), PINNED_SPEC, [f"response_schema pinned by {forced_by}"])
     if forced:
