@@ -91,20 +91,21 @@ def json_schema_to_gbnf(schemas: dict[str, dict]) -> str:
     written. Raises ValueError only for keys that collide after sanitising or with
     built-in/generated rule names; schema problems are relaxed with a warning.
     """
-    return _convert(schemas, [])
+    return _convert(schemas, None)
 
 
 def relaxations(schema: Any) -> list[str]:
     """What a grammar for `schema` would not enforce ('what at /path' lines; empty: exact).
 
-    The same notes `json_schema_to_gbnf` logs, for callers that must refuse rather
-    than relax (strict tools)."""
+    The same notes `json_schema_to_gbnf` logs, collected without logging, for callers
+    that must refuse rather than relax (strict tools)."""
     notes: list[str] = []
     _convert({"schema": schema}, notes)
     return notes
 
 
-def _convert(schemas: dict[str, Any], notes: list[str]) -> str:
+def _convert(schemas: dict[str, Any], notes: list[str] | None) -> str:
+    """`notes` None: log each relaxation as a warning; a list: collect them there instead."""
     out = _Grammar()
     out.builtin("space")  # every value ends in it
     aliases: dict[str, str] = {}
@@ -113,8 +114,10 @@ def _convert(schemas: dict[str, Any], notes: list[str]) -> str:
         if not name or name in aliases or name in RESERVED_NAMES:
             raise ValueError(f"grammar rule name {name!r} (from {key!r}) is empty, duplicated or reserved")
         if not isinstance(schema, (dict, bool)):
-            log.warning("JSON schema for %r is not an object; allowing any JSON value", key)
-            notes.append("a schema that is not an object at the top level")
+            if notes is None:
+                log.warning("JSON schema for %r is not an object; allowing any JSON value", key)
+            else:
+                notes.append("a schema that is not an object at the top level")
             schema = {}
         ctx = _Schema(out, key, f"{_GENERATED_PREFIX}{i}-{name}", schema, notes)
         try:
@@ -288,7 +291,7 @@ def _path(path: list[str]) -> str:
 class _Schema:
     """Converts one client schema; its rules are namespaced by `prefix` ($defs cannot clash)."""
 
-    def __init__(self, grammar: _Grammar, key: str, prefix: str, root: Any, notes: list[str]):
+    def __init__(self, grammar: _Grammar, key: str, prefix: str, root: Any, notes: list[str] | None):
         self.g, self.key, self.prefix, self.root, self.notes = grammar, key, prefix, root, notes
         self.refs: dict[str, str] = {}
         self.seen: set[str] = set()
@@ -297,8 +300,10 @@ class _Schema:
         note = f"{what} at {_path(path)}"
         if note not in self.seen:
             self.seen.add(note)
-            self.notes.append(note)
-            log.warning("JSON schema for %r: %s; the grammar allows more", self.key, note)
+            if self.notes is None:
+                log.warning("JSON schema for %r: %s; the grammar allows more", self.key, note)
+            else:
+                self.notes.append(note)
 
     def rule(self, path: list[str], body: str) -> str:
         tail = gbnf_rule_name("-".join(path)).strip("-")

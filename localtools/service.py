@@ -230,9 +230,9 @@ def _response_format_grammar(response_format: dict[str, Any] | None) -> Grammar 
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
     else:
         schema = {"type": "object"}
-    from localtools.dialects.grammar import json_gbnf
+    from localtools.gbnf import json_schema_to_gbnf
 
-    gbnf = json_gbnf({"response": schema})
+    gbnf = json_schema_to_gbnf({"response": schema})
     return Grammar(gbnf=f"{gbnf}\nroot ::= response\n")
 
 

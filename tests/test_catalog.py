@@ -11,13 +11,13 @@ from localtools import catalog
 from localtools.catalog import (
     BUNDLED_CATALOG,
     CANONICAL_DIALECTS,
-    PROJECT_ROOT,
     CatalogError,
     ModelNotFound,
     list_models,
     load_catalog,
     resolve_model,
 )
+from localtools.resources import PROJECT_ROOT
 from localtools.default_model import default_model_path
 from localtools.hub import format_models_table, human_size
 

@@ -439,9 +439,16 @@ def test_non_object_schema_is_any_value_with_a_warning(caplog):
 
 
 def _old_grammar(key: str, schema: Any) -> str | None:
-    from localtools.gbnf import json_schema_to_gbnf as old
+    """llama-cpp-python's converter, which localtools used before (None: it raises)."""
+    from llama_cpp import llama_grammar
 
-    return old({key: schema})
+    converter = llama_grammar.SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    try:
+        target = converter.visit(converter.resolve_refs(copy.deepcopy(schema), key), f"x-{gbnf_rule_name(key)}")
+    except Exception:  # noqa: BLE001 - assertion/value/key errors on what it cannot read
+        return None
+    rules = {**converter._rules, gbnf_rule_name(key): target}
+    return "\n".join(f"{name} ::= {body}" for name, body in sorted(rules.items())) + "\n"
 
 
 def differential(keys: list[str]) -> dict[str, dict[str, list[str]]]:
@@ -453,8 +460,12 @@ def differential(keys: list[str]) -> dict[str, dict[str, list[str]]]:
             continue
         rule = gbnf_rule_name(key)
         ours = Recognizer(json_schema_to_gbnf({key: schema}))
+        old = _old_grammar(key, schema)
+        if old is None:
+            found[key] = {"old-converter-failed": []}
+            continue
         try:
-            theirs = Recognizer(_old_grammar(key, schema))
+            theirs = Recognizer(old)
         except GbnfSyntaxError as exc:
             found[key] = {"old-grammar-invalid": [str(exc)]}
             continue

@@ -11,11 +11,9 @@ completes validly.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import Any
 
-from localtools import gbnf
 from localtools.dialects.parsing.schema import param_is_string
 from localtools.dialects.spec import DialectSpec
 from localtools.gbnf import (
@@ -25,18 +23,10 @@ from localtools.gbnf import (
     gbnf_optional_literal,
     gbnf_sequence,
     json_schema_to_gbnf,
+    relaxations,
 )
 
-log = logging.getLogger("localtools.grammar")
-
 _THINK_MAX_CHARS = 1200  # bound on a reasoning block allowed before a required call
-_MAX_INT_ENUM = 256  # integer ranges up to this many values become an enum the converter enforces
-
-# llama-cpp-python's converter lets JSON strings hold raw control characters
-# (its `char` rule is [^"\\]), so a model could write a newline inside a
-# string and break the JSON; llama.cpp's own converter excludes them.
-_LOOSE_CHAR = 'char ::= [^"\\\\] |'
-_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
 
 def selected_tools(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,8 +96,6 @@ def _add_call_rules(
     for i, tool in enumerate(chosen):
         name = tool["function"]["name"]
         params = _params_schema(tool)
-        for gap in unenforced_keywords(params):
-            log.warning("tool %r: relaxed in the grammar: %s", name, gap)
         rule = f"call-{i}"
         if spec.shape == "tagged":
             body = _tagged_body(spec, i, name, params, schemas, rules)
@@ -279,130 +267,17 @@ def _raw_string_rule(spec: DialectSpec, schema: dict[str, Any]) -> str:
 def _finish(rules: list[str], schemas: dict[str, dict[str, Any]]) -> str:
     text = "\n".join(rules)
     if schemas:
-        text += "\n" + json_gbnf(schemas)
+        text += "\n" + json_schema_to_gbnf(schemas)  # relaxes what it cannot enforce, with a warning
     return text + "\n"
-
-
-def json_gbnf(schemas: dict[str, dict[str, Any]]) -> str:
-    """JSON-Schema → GBNF conversion (localtools.gbnf), tightened where the converter is loose.
-
-    Small integer ranges are enforced (the converter ignores minimum/maximum)
-    and strings cannot hold raw control characters (invalid JSON).
-    """
-    text = json_schema_to_gbnf({k: tighten_schema(v) for k, v in schemas.items()})
-    return text.replace(_LOOSE_CHAR, _JSON_CHAR)
-
-
-def integer_range(schema: dict[str, Any]) -> tuple[int | None, int | None]:
-    """The inclusive (low, high) bounds of an integer schema (None: unbounded)."""
-
-    def bound(key: str, exclusive: str, step: int) -> int | None:
-        values = []
-        if isinstance(schema.get(key), (int, float)) and not isinstance(schema.get(key), bool):
-            values.append(schema[key])
-        ex = schema.get(exclusive)
-        if isinstance(ex, (int, float)) and not isinstance(ex, bool):
-            values.append(ex + step)
-        if not values:
-            return None
-        v = max(values) if step > 0 else min(values)
-        return int(-(-v // 1)) if step > 0 else int(v // 1)  # ceil / floor
-
-    return bound("minimum", "exclusiveMinimum", 1), bound("maximum", "exclusiveMaximum", -1)
-
-
-def tighten_schema(node: Any) -> Any:
-    """A copy where bounded integer ranges of at most _MAX_INT_ENUM values are enums."""
-    if isinstance(node, list):
-        return [tighten_schema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: tighten_schema(v) if isinstance(v, (dict, list)) else v for k, v in node.items()}
-    if out.get("type") == "integer" and "enum" not in out and "const" not in out:
-        low, high = integer_range(out)
-        if low is not None and high is not None and 0 <= high - low < _MAX_INT_ENUM:
-            out["enum"] = list(range(low, high + 1))
-    return out
 
 
 # --------------------------------------------------------------------------
 # What a grammar cannot enforce (strict tools get a 400 instead of a silent relaxation)
 # --------------------------------------------------------------------------
 
-# keywords the converter ignores without a word; the grammar then allows more than the schema
-_IGNORED = (
-    "multipleOf", "not", "if", "then", "else", "uniqueItems", "contains", "minContains", "maxContains",
-    "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "propertyNames",
-    "unevaluatedProperties", "unevaluatedItems", "patternProperties",
-)
-_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-_FORMATS = {"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"}
-
-
-def unenforced_keywords(schema: Any, path: str = "") -> list[str]:
-    """Schema keywords the grammar would silently not enforce, as 'path: what' lines."""
-    found: list[str] = []
-    if isinstance(schema, list):
-        for i, sub in enumerate(schema):
-            found += unenforced_keywords(sub, f"{path}[{i}]")
-        return found
-    if not isinstance(schema, dict):
-        return found
-    here = path or "(root)"
-    for key in _IGNORED:
-        if key in schema:
-            found.append(f"{here}: '{key}' is not supported")
-    bounds = [k for k in _BOUNDS if k in schema]
-    if bounds and schema.get("type") == "number":
-        found.append(f"{here}: {', '.join(bounds)} on a number is not supported")
-    elif bounds and schema.get("type") == "integer" and "enum" not in schema:
-        low, high = integer_range(schema)
-        if low is None or high is None or high - low >= _MAX_INT_ENUM:
-            found.append(f"{here}: integer bounds are enforced only for ranges of under {_MAX_INT_ENUM} values")
-    fmt = schema.get("format")
-    if isinstance(fmt, str) and fmt not in _FORMATS:
-        found.append(f"{here}: format {fmt!r} is not supported")
-    for key in ("properties", "$defs", "definitions"):
-        if isinstance(schema.get(key), dict):
-            for name, sub in schema[key].items():
-                found += unenforced_keywords(sub, f"{path}.{key}.{name}" if path else f"{key}.{name}")
-    for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "prefixItems"):
-        if isinstance(schema.get(key), (dict, list)):
-            found += unenforced_keywords(schema[key], f"{path}.{key}" if path else key)
-    return found
-
 
 def schema_gaps(schema: dict[str, Any]) -> list[str]:
-    """Everything about `schema` a grammar would not enforce: keywords the converter
-    ignores, plus what it had to drop to convert at all (a `pattern` it cannot
-    read, a `$ref` it cannot resolve). Empty: the grammar honours the schema."""
-    import logging
-
-    gaps = unenforced_keywords(schema)
-    notes: list[str] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            notes.append(record.getMessage())
-
-    converter_log = gbnf.log  # the converter warns there
-    handler = _Collect(level=logging.WARNING)
-    converter_log.addHandler(handler)
-    try:
-        json_gbnf({"strict-check": schema})
-    finally:
-        converter_log.removeHandler(handler)
-    prefix = "JSON schema for 'strict-check': "
-    failures = [n[len(prefix):] for n in notes if n.startswith(prefix) and "(next try:" in n]
-    gaps += [n[len(prefix):] for n in notes if n.startswith(prefix) and "too large for a grammar" in n]
-    if failures:
-        # the converter retries without pattern, then $ref, then format, then gives up
-        dropped = [f"'{k}'" for k in ("pattern", "$ref", "format")][: len(failures)]
-        if len(failures) > 3:
-            outcome = "it would allow any JSON object"
-        else:
-            outcome = "it converts only without " + " and ".join(dropped)
-        reason = failures[0].rsplit(" (next try:", 1)[0].replace("strict-check", "")
-        reason = reason.split(" not in {", 1)[0][:160]
-        gaps.append(f"the grammar converter rejects it ({reason}); {outcome}")
-    return gaps
+    """Everything about `schema` the grammar would not enforce ('what at /path' lines,
+    from the converter itself, so the check and the grammar cannot disagree). Empty:
+    the grammar honours the schema."""
+    return relaxations(schema)
