@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from localtools.adapters.translate import (
-    TextHold,
+    ChunkTranslator,
     TranslationError,
     arguments_object,
     expect,
@@ -364,21 +364,17 @@ def error_type(status: int) -> str:
 # ---------------------------------------------------------------- chunk stream → SSE events
 
 
-class MessagesStream:
+class MessagesStream(ChunkTranslator):
     """Translates one chat chunk stream into Anthropic stream events (type, data) pairs."""
 
     def __init__(self, model: str, stops: list[str] | None = None) -> None:
+        super().__init__()
         self.id = new_id("msg_")
         self.model = model
         self.stops = stops or []
         self._index = -1
         self._open: str | None = None  # "text" | "thinking" | "tool_use"
-        self._hold = TextHold()
-        self._calls = 0
         self._text_count = 0
-        self._finish: str | None = None
-        self._matched: Any = None
-        self._usage: dict[str, Any] | None = None
 
     def start(self) -> list[dict[str, Any]]:
         message: dict[str, Any] = {
@@ -411,37 +407,23 @@ class MessagesStream:
         events.append({"type": "content_block_delta", "index": self._index, "delta": delta})
         return events
 
-    def _tool_call(self, call: dict[str, Any]) -> list[dict[str, Any]]:
-        events = []
-        fn = call.get("function") or {}
-        if call.get("id"):
-            self._hold.drop()
-            self._calls += 1
-            events += self._open_block("tool_use", {"type": "tool_use", "id": call["id"],
-                                                    "name": fn.get("name") or "", "input": {}})
-        fragment = fn.get("arguments") or ""
-        if fragment and self._open == "tool_use":
-            events.append({"type": "content_block_delta", "index": self._index,
-                           "delta": {"type": "input_json_delta", "partial_json": fragment}})
-        return events
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        return self._text("thinking", text)
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        events: list[dict[str, Any]] = []
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            events += self._text("thinking", delta.get("reasoning_content") or "")
-            events += self._text("text", self._hold.feed(delta.get("content") or ""))
-            for call in delta.get("tool_calls") or []:
-                events += self._tool_call(call)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-                self._matched = choice.get("stop_reason")
-        return events
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        return self._text("text", text)
+
+    def _call_start(self, call_id: str, name: str) -> list[dict[str, Any]]:
+        return self._open_block("tool_use", {"type": "tool_use", "id": call_id, "name": name, "input": {}})
+
+    def _arguments(self, fragment: str) -> list[dict[str, Any]]:
+        if self._open != "tool_use":
+            return []
+        return [{"type": "content_block_delta", "index": self._index,
+                 "delta": {"type": "input_json_delta", "partial_json": fragment}}]
 
     def finish(self) -> list[dict[str, Any]]:
-        events = self._text("text", self._hold.flush(self._calls > 0))
+        events = self._text("text", self._held_text())
         if self._calls == 0 and self._text_count == 0:
             events += self._open_block("text", {"type": "text", "text": ""})  # an empty reply: one empty text block
         events += self._close()

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from localtools.adapters.translate import (
-    TextHold,
+    ChunkTranslator,
     TranslationError,
     arguments_object,
     expect,
@@ -320,17 +320,15 @@ def load_reply(model: str) -> dict[str, Any]:
     return {"model": model, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"}
 
 
-class OllamaStream:
+class OllamaStream(ChunkTranslator):
     """Translates one chat chunk stream into Ollama's NDJSON objects (chat or generate)."""
 
     def __init__(self, model: str, generate: bool = False) -> None:
+        super().__init__()
         self.model = model
         self.generate = generate
-        self._hold = TextHold()
-        self._calls: list[dict[str, Any]] = []  # OpenAI calls being collected (Ollama sends each whole)
+        self._collected: list[dict[str, Any]] = []  # OpenAI calls being collected (Ollama sends each whole)
         self._sent_calls = 0
-        self._finish: str | None = None
-        self._usage: dict[str, Any] | None = None
 
     def _piece(self, content: str = "", thinking: str = "", calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         base = {"model": self.model, "created_at": now_iso()}
@@ -348,39 +346,32 @@ class OllamaStream:
 
     def _flush_calls(self) -> list[dict[str, Any]]:
         """One piece carrying the calls collected since the last one (each is complete by now)."""
-        ready = self._calls[self._sent_calls:]
+        ready = self._collected[self._sent_calls:]
         if not ready:
             return []
-        shaped = ollama_calls(self._calls)[self._sent_calls:]
-        self._sent_calls = len(self._calls)
+        shaped = ollama_calls(self._collected)[self._sent_calls:]
+        self._sent_calls = len(self._collected)
         return [self._piece(calls=shaped)]
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        out: list[dict[str, Any]] = []
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("reasoning_content"):
-                out.append(self._piece(thinking=delta["reasoning_content"]))
-            text = self._hold.feed(delta.get("content") or "")
-            if text:
-                out.append(self._piece(content=text))
-            for call in delta.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                if call.get("id"):
-                    self._hold.drop()
-                    out += self._flush_calls()  # the previous call is complete
-                    self._calls.append({"id": call["id"], "function": {"name": fn.get("name") or "", "arguments": ""}})
-                if fn.get("arguments") and self._calls:
-                    self._calls[-1]["function"]["arguments"] += fn["arguments"]
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        return [self._piece(thinking=text)]
+
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        return [self._piece(content=text)]
+
+    def _call_start(self, call_id: str, name: str) -> list[dict[str, Any]]:
+        out = self._flush_calls()  # the previous call is complete
+        self._collected.append({"id": call_id, "function": {"name": name, "arguments": ""}})
         return out
+
+    def _arguments(self, fragment: str) -> list[dict[str, Any]]:
+        if self._collected:
+            self._collected[-1]["function"]["arguments"] += fragment
+        return []
 
     def finish(self, elapsed_ns: int) -> list[dict[str, Any]]:
         out = []
-        rest = self._hold.flush(bool(self._calls))
+        rest = self._held_text()
         if rest:
             out.append(self._piece(content=rest))
         out += self._flush_calls()

@@ -16,7 +16,7 @@ from localtools.adapters.responses import (
     reasoning_item,
     response_object,
 )
-from localtools.adapters.translate import TextHold, new_id
+from localtools.adapters.translate import ChunkTranslator, new_id
 
 
 class _Item:
@@ -39,10 +39,11 @@ class _Item:
         return call_item(self.id, self.call_id, self.name, text, status)
 
 
-class ResponsesStream:
+class ResponsesStream(ChunkTranslator):
     """Translates one chat chunk stream into Responses events."""
 
     def __init__(self, rid: str, model: str, echo: dict[str, Any], created_at: int) -> None:
+        super().__init__()
         self.rid = rid
         self.model = model
         self.echo = echo
@@ -50,10 +51,6 @@ class ResponsesStream:
         self._seq = 0
         self._items: list[dict[str, Any]] = []  # finished items
         self._open: _Item | None = None
-        self._hold = TextHold()
-        self._calls = 0
-        self._finish: str | None = None
-        self._usage: dict[str, Any] | None = None
         self.response: dict[str, Any] | None = None  # the final Response, after finish()
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -130,34 +127,22 @@ class ResponsesStream:
                                   delta=text, **extra))
         return events
 
-    def _tool_call(self, call: dict[str, Any]) -> list[dict[str, Any]]:
-        events = []
-        fn = call.get("function") or {}
-        if call.get("id"):
-            self._hold.drop()
-            events += self._open_item("function_call", "fc_", call["id"], fn.get("name") or "")
-            self._calls += 1
-        fragment = fn.get("arguments") or ""
-        item = self._open
-        if fragment and item is not None and item.kind == "function_call":
-            item.text.append(fragment)
-            events.append(self._event("response.function_call_arguments.delta", item_id=item.id,
-                                      output_index=item.index, delta=fragment))
-        return events
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        return self._text("reasoning", text)
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        events: list[dict[str, Any]] = []
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            events += self._text("reasoning", delta.get("reasoning_content") or "")
-            events += self._text("message", self._hold.feed(delta.get("content") or ""))
-            for call in delta.get("tool_calls") or []:
-                events += self._tool_call(call)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-        return events
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        return self._text("message", text)
+
+    def _call_start(self, call_id: str, name: str) -> list[dict[str, Any]]:
+        return self._open_item("function_call", "fc_", call_id, name)
+
+    def _arguments(self, fragment: str) -> list[dict[str, Any]]:
+        item = self._open
+        if item is None or item.kind != "function_call":
+            return []
+        item.text.append(fragment)
+        return [self._event("response.function_call_arguments.delta", item_id=item.id,
+                            output_index=item.index, delta=fragment)]
 
     def error_event(self, message: str, code: str | None, param: str | None) -> dict[str, Any]:
         """The `error` event that ends a stream which failed after it started."""
@@ -167,7 +152,7 @@ class ResponsesStream:
         """The closing events; `self.response` is then the whole Response."""
         finish = self._finish or "stop"
         self._finish = finish
-        events = self._text("message", self._hold.flush(self._calls > 0))
+        events = self._text("message", self._held_text())
         if self._calls == 0 and not any(i["type"] == "message" for i in self._items) and (
             self._open is None or self._open.kind != "message"
         ):

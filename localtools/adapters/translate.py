@@ -143,3 +143,62 @@ class TextHold:
     def drop(self) -> None:
         """A call started: the held whitespace is stripped from the reply, never sent."""
         self._pending = ""
+
+
+class ChunkTranslator:
+    """The walk over `chat.completion.chunk` dicts that every stream translator shares.
+
+    `feed` keeps the usage, the finish reason and the matched stop string, and hands
+    each delta's reasoning, its content (trailing whitespace held back by `TextHold`)
+    and its call fragments to the subclass hooks, in that order and only when
+    non-empty; a fragment with an id opens a new call. So the three foreign streams
+    order and strip their pieces exactly as the non-streamed replies do.
+    """
+
+    def __init__(self) -> None:
+        self._hold = TextHold()
+        self._calls = 0  # calls opened so far
+        self._finish: str | None = None
+        self._matched: Any = None  # the stop string that ended the reply (the chunk's `stop_reason`)
+        self._usage: dict[str, Any] | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        """The translator's events (or pieces) for one chunk."""
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        events: list[dict[str, Any]] = []
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                events += self._reasoning(delta["reasoning_content"])
+            text = self._hold.feed(delta.get("content") or "")
+            if text:
+                events += self._content(text)
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                if call.get("id"):
+                    self._hold.drop()
+                    events += self._call_start(call["id"], fn.get("name") or "")
+                    self._calls += 1
+                if fn.get("arguments"):
+                    events += self._arguments(fn["arguments"])
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+                self._matched = choice.get("stop_reason")
+        return events
+
+    def _held_text(self) -> str:
+        """At the end: the whitespace still held back, unless calls made the reply strip it."""
+        return self._hold.flush(self._calls > 0)
+
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        return []
+
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        return []
+
+    def _call_start(self, call_id: str, name: str) -> list[dict[str, Any]]:
+        return []
+
+    def _arguments(self, fragment: str) -> list[dict[str, Any]]:
+        return []
