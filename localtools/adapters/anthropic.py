@@ -15,12 +15,18 @@ from localtools.adapters.translate import (
     ChunkTranslator,
     TranslationError,
     arguments_object,
+    copy_in_range,
+    copy_optional,
     expect,
-    in_range,
+    function_tools,
     new_id,
+    objects,
     optional,
     positive_int,
     required,
+    set_output,
+    set_tools,
+    strings,
     strip_for_calls,
 )
 
@@ -29,6 +35,12 @@ TOOL_CHOICES = ("auto", "any", "tool", "none")
 # Anthropic's server tools (web search, code execution, …) and its client tools with a fixed
 # schema (bash, text editor, computer) are `type`d; only custom tools (no type) run here.
 CUSTOM_TOOL_TYPES = (None, "custom")
+# sampling fields: (chat name, JSON type, low, high)
+_SAMPLING: dict[str, tuple[str, type, float | None, float | None]] = {
+    "temperature": ("temperature", float, 0, 1),
+    "top_p": ("top_p", float, 0, 1),
+    "top_k": ("top_k", int, 0, None),
+}
 
 
 def _media_error(kind: str, param: str) -> TranslationError:
@@ -44,11 +56,8 @@ def _text_blocks(content: Any, param: str) -> str:
     """A string, or text blocks joined (system prompts and tool results)."""
     if isinstance(content, str):
         return content
-    expect(content, list, param)
     texts = []
-    for j, block in enumerate(content):
-        where = f"{param}[{j}]"
-        expect(block, dict, where)
+    for block, where in objects(content, param):
         kind = block.get("type")
         if kind in MEDIA_BLOCKS:
             raise _media_error(kind, where)
@@ -68,9 +77,7 @@ class _Conversation:
 
     def user(self, blocks: list[Any], param: str) -> None:
         texts = []
-        for j, block in enumerate(blocks):
-            where = f"{param}[{j}]"
-            expect(block, dict, where)
+        for block, where in objects(blocks, param):
             kind = block.get("type")
             if kind == "text":
                 texts.append(required(block, "text", str, f"{where}.text"))
@@ -103,9 +110,7 @@ class _Conversation:
 
     def assistant(self, blocks: list[Any], param: str) -> None:
         texts, reasoning, calls = [], [], []
-        for j, block in enumerate(blocks):
-            where = f"{param}[{j}]"
-            expect(block, dict, where)
+        for block, where in objects(blocks, param):
             kind = block.get("type")
             if kind == "text":
                 texts.append(required(block, "text", str, f"{where}.text"))
@@ -140,9 +145,7 @@ def chat_messages(value: Any) -> list[dict[str, Any]]:
     if not value:
         raise TranslationError("'messages' must contain at least one message.", param="messages")
     conv = _Conversation()
-    for i, msg in enumerate(value):
-        param = f"messages[{i}]"
-        expect(msg, dict, param)
+    for msg, param in objects(value, "messages"):
         role = required(msg, "role", str, f"{param}.role")
         if role not in ("user", "assistant"):
             raise TranslationError(
@@ -165,28 +168,21 @@ def chat_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def chat_tools(value: Any) -> list[dict[str, Any]] | None:
-    if value is None:
-        return None
-    expect(value, list, "tools")
-    tools = []
-    for i, tool in enumerate(value):
-        param = f"tools[{i}]"
-        expect(tool, dict, param)
-        if tool.get("type") not in CUSTOM_TOOL_TYPES:
-            raise TranslationError(
-                f"Tool type {tool.get('type')!r} at '{param}' is not supported: Anthropic's server tools "
-                "(web search, code execution, …) and fixed-schema tools (bash, text editor, computer) do "
-                "not run on this local server; define custom tools with name, description and input_schema.",
-                param=f"{param}.type",
-            )
-        fn: dict[str, Any] = {"name": required(tool, "name", str, f"{param}.name"),
-                              "parameters": required(tool, "input_schema", dict, f"{param}.input_schema")}
-        if optional(tool, "description", str, f"{param}.description") is not None:
-            fn["description"] = tool["description"]
-        if optional(tool, "strict", bool, f"{param}.strict") is not None:
-            fn["strict"] = tool["strict"]
-        tools.append({"type": "function", "function": fn})
-    return tools
+    return function_tools(value, _function)
+
+
+def _function(tool: dict[str, Any], param: str) -> dict[str, Any]:
+    if tool.get("type") not in CUSTOM_TOOL_TYPES:
+        raise TranslationError(
+            f"Tool type {tool.get('type')!r} at '{param}' is not supported: Anthropic's server tools "
+            "(web search, code execution, …) and fixed-schema tools (bash, text editor, computer) do "
+            "not run on this local server; define custom tools with name, description and input_schema.",
+            param=f"{param}.type",
+        )
+    fn: dict[str, Any] = {"name": required(tool, "name", str, f"{param}.name"),
+                          "parameters": required(tool, "input_schema", dict, f"{param}.input_schema")}
+    copy_optional(tool, fn, {"description": str, "strict": bool}, param)
+    return fn
 
 
 def chat_tool_choice(value: Any) -> tuple[Any, bool | None]:
@@ -238,20 +234,10 @@ def output_config(value: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
 
 
 def _sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
-    for key, low, high in (("temperature", 0, 1), ("top_p", 0, 1)):
-        value = optional(body, key, float)
-        in_range(value, low, high, key)
-        if value is not None:
-            chat[key] = value
-    top_k = optional(body, "top_k", int)
-    in_range(top_k, 0, None, "top_k")
-    if top_k is not None:
-        chat["top_k"] = top_k
+    copy_in_range(body, chat, _SAMPLING)
     stops = optional(body, "stop_sequences", list)
     if stops:
-        for j, stop in enumerate(stops):
-            expect(stop, str, f"stop_sequences[{j}]")
-        chat["stop"] = stops
+        chat["stop"] = strings(stops, "stop_sequences")
 
 
 def translate_request(body: Any) -> dict[str, Any]:
@@ -273,26 +259,11 @@ def translate_request(body: Any) -> dict[str, Any]:
     chat: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "stream": stream}
     if model is not None:
         chat["model"] = model
-    tools = chat_tools(body.get("tools"))
     choice, parallel = chat_tool_choice(body.get("tool_choice"))
-    if tools:
-        chat["tools"] = tools
-        if choice is not None:
-            chat["tool_choice"] = choice
-        if parallel is not None:
-            chat["parallel_tool_calls"] = parallel
-    elif choice not in (None, "none", "auto"):
-        raise TranslationError("Invalid value for 'tool_choice': a tool is forced but no tools are offered.",
-                               param="tool_choice")
+    set_tools(chat, chat_tools(body.get("tools")), choice, parallel)
     response_format, effort = output_config(body.get("output_config"))
-    if response_format is not None:
-        chat["response_format"] = response_format
-    kwargs = {**thinking_kwargs(body.get("thinking")), **effort}
-    if kwargs:
-        chat["chat_template_kwargs"] = kwargs
+    set_output(chat, response_format, {**thinking_kwargs(body.get("thinking")), **effort})
     _sampling(body, chat)
-    if stream:
-        chat["stream_options"] = {"include_usage": True}
     return chat
 
 

@@ -17,10 +17,16 @@ from localtools.adapters.translate import (
     ChunkTranslator,
     TranslationError,
     arguments_object,
+    copy_in_range,
+    copy_optional,
     expect,
-    in_range,
+    function_tools,
+    objects,
     optional,
     required,
+    set_output,
+    set_tools,
+    strings,
     strip_for_calls,
 )
 
@@ -60,16 +66,15 @@ class _Conversation:
         if thinking:
             out["reasoning_content"] = thinking
         calls = optional(msg, "tool_calls", list, f"{param}.tool_calls") or []
-        for j, call in enumerate(calls):
-            where = f"{param}.tool_calls[{j}]"
-            expect(call, dict, where)
+        for call, where in objects(calls, f"{param}.tool_calls"):
             fn = required(call, "function", dict, f"{where}.function")
             name = required(fn, "name", str, f"{where}.function.name")
             args = fn.get("arguments", {})
             if isinstance(args, str):  # some clients send the JSON text
                 args = arguments_object(args)
             expect(args, dict, f"{where}.function.arguments")
-            call_id = call.get("id") if isinstance(call.get("id"), str) else f"call_{self._count}"
+            given_id = call.get("id")
+            call_id = given_id if isinstance(given_id, str) else f"call_{self._count}"
             self._count += 1
             out.setdefault("tool_calls", []).append(
                 {"id": call_id, "type": "function",
@@ -97,11 +102,8 @@ class _Conversation:
 
 
 def chat_messages(value: Any) -> list[dict[str, Any]]:
-    expect(value, list, "messages")
     conv = _Conversation()
-    for i, msg in enumerate(value):
-        param = f"messages[{i}]"
-        expect(msg, dict, param)
+    for msg, param in objects(value, "messages"):
         role = required(msg, "role", str, f"{param}.role")
         if role not in MESSAGE_ROLES:
             raise TranslationError(f"Invalid value for '{param}.role': {role!r}; expected one of "
@@ -121,25 +123,17 @@ def chat_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def chat_tools(value: Any) -> list[dict[str, Any]] | None:
-    if value is None:
-        return None
-    expect(value, list, "tools")
-    tools = []
-    for i, tool in enumerate(value):
-        param = f"tools[{i}]"
-        expect(tool, dict, param)
-        if tool.get("type", "function") != "function":
-            raise TranslationError(f"Invalid value for '{param}.type': {tool.get('type')!r}; only 'function' "
-                                   "tools are supported.", param=f"{param}.type")
-        fn = required(tool, "function", dict, f"{param}.function")
-        out: dict[str, Any] = {"name": required(fn, "name", str, f"{param}.function.name")}
-        if optional(fn, "description", str, f"{param}.function.description") is not None:
-            out["description"] = fn["description"]
-        params = optional(fn, "parameters", dict, f"{param}.function.parameters")
-        if params is not None:
-            out["parameters"] = params
-        tools.append({"type": "function", "function": out})
-    return tools
+    return function_tools(value, _function)
+
+
+def _function(tool: dict[str, Any], param: str) -> dict[str, Any]:
+    if tool.get("type", "function") != "function":
+        raise TranslationError(f"Invalid value for '{param}.type': {tool.get('type')!r}; only 'function' "
+                               "tools are supported.", param=f"{param}.type")
+    fn = required(tool, "function", dict, f"{param}.function")
+    out: dict[str, Any] = {"name": required(fn, "name", str, f"{param}.function.name")}
+    copy_optional(fn, out, {"description": str, "parameters": dict}, f"{param}.function")
+    return out
 
 
 def chat_response_format(value: Any) -> dict[str, Any] | None:
@@ -166,20 +160,13 @@ def think_kwargs(value: Any) -> dict[str, Any]:
 
 def _options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     options = optional(body, "options", dict) or {}
-    for key, (name, kind, low, high) in _OPTIONS.items():
-        value = optional(options, key, kind, f"options.{key}")
-        in_range(value, low, high, f"options.{key}")
-        if value is not None:
-            chat[name] = value
+    copy_in_range(options, chat, _OPTIONS, "options.")
     predict = optional(options, "num_predict", int, "options.num_predict")
     if predict is not None and predict > 0:  # -1 (no limit) and -2 (fill the context) leave it unset
         chat["max_tokens"] = predict
     stop = options.get("stop")
     if stop is not None:
-        stops = [stop] if isinstance(stop, str) else expect(stop, list, "options.stop")
-        for j, item in enumerate(stops):
-            expect(item, str, f"options.stop[{j}]")
-        chat["stop"] = stops
+        chat["stop"] = [stop] if isinstance(stop, str) else strings(stop, "options.stop")
 
 
 def _tool_choice(body: dict[str, Any]) -> Any:
@@ -204,15 +191,8 @@ def _common(body: dict[str, Any], chat: dict[str, Any]) -> None:
     """Fields /api/chat and /api/generate share: format, think, options, stream."""
     if optional(body, "logprobs", bool):
         raise TranslationError("logprobs are not supported by this server.", param="logprobs")
-    fmt = chat_response_format(body.get("format"))
-    if fmt is not None:
-        chat["response_format"] = fmt
-    kwargs = think_kwargs(body.get("think"))
-    if kwargs:
-        chat["chat_template_kwargs"] = kwargs
+    set_output(chat, chat_response_format(body.get("format")), think_kwargs(body.get("think")))
     _options(body, chat)
-    if chat["stream"]:
-        chat["stream_options"] = {"include_usage": True}
 
 
 def _start(body: Any) -> dict[str, Any]:
@@ -230,15 +210,7 @@ def translate_chat(body: Any) -> dict[str, Any]:
     """An /api/chat body as a chat-completions body."""
     chat = _start(body)
     chat["messages"] = chat_messages(body.get("messages") or [])
-    tools = chat_tools(body.get("tools"))
-    choice = _tool_choice(body)
-    if tools:
-        chat["tools"] = tools
-        if choice is not None:
-            chat["tool_choice"] = choice
-    elif choice not in (None, "none", "auto"):
-        raise TranslationError("Invalid value for 'tool_choice': a tool is forced but no tools are offered.",
-                               param="tool_choice")
+    set_tools(chat, chat_tools(body.get("tools")), _tool_choice(body))
     _common(body, chat)
     return chat
 

@@ -15,12 +15,17 @@ from typing import Any
 
 from localtools.adapters.translate import (
     TranslationError,
+    copy_in_range,
+    copy_optional,
     expect,
-    in_range,
+    function_tools,
     new_id,
+    objects,
     optional,
     positive_int,
     required,
+    set_output,
+    set_tools,
     strip_for_calls,
 )
 
@@ -56,11 +61,8 @@ def _text_of_parts(parts: Any, param: str, allowed: tuple[str, ...] = TEXT_PARTS
     """The text of a content value: a string, or a list of text parts (media refused)."""
     if isinstance(parts, str):
         return parts
-    expect(parts, list, param)
     texts = []
-    for j, part in enumerate(parts):
-        where = f"{param}[{j}]"
-        expect(part, dict, where)
+    for part, where in objects(parts, param):
         kind = part.get("type")
         if kind in MEDIA_PARTS:
             raise TranslationError(
@@ -165,9 +167,7 @@ def input_messages(value: Any, known_call_ids: set[str]) -> list[dict[str, Any]]
         return [{"role": "user", "content": value}]
     expect(value, (str, list), "input")
     conv = _Conversation(known_call_ids)
-    for i, item in enumerate(value):
-        param = f"input[{i}]"
-        expect(item, dict, param)
+    for item, param in objects(value, "input"):
         kind = item.get("type")
         if kind is None and "role" in item:
             kind = "message"
@@ -215,24 +215,15 @@ def _builtin_tool_error(kind: Any, param: str) -> TranslationError:
 
 def chat_tools(value: Any) -> list[dict[str, Any]] | None:
     """Responses function tools (flat name/parameters) as chat-completions tools."""
-    if value is None:
-        return None
-    expect(value, list, "tools")
-    tools = []
-    for i, tool in enumerate(value):
-        param = f"tools[{i}]"
-        expect(tool, dict, param)
-        if tool.get("type") != "function":
-            raise _builtin_tool_error(tool.get("type"), param)
-        fn: dict[str, Any] = {"name": required(tool, "name", str, f"{param}.name")}
-        if optional(tool, "description", str, f"{param}.description") is not None:
-            fn["description"] = tool["description"]
-        if optional(tool, "parameters", dict, f"{param}.parameters") is not None:
-            fn["parameters"] = tool["parameters"]
-        if optional(tool, "strict", bool, f"{param}.strict") is not None:
-            fn["strict"] = tool["strict"]
-        tools.append({"type": "function", "function": fn})
-    return tools
+    return function_tools(value, _function)
+
+
+def _function(tool: dict[str, Any], param: str) -> dict[str, Any]:
+    if tool.get("type") != "function":
+        raise _builtin_tool_error(tool.get("type"), param)
+    fn: dict[str, Any] = {"name": required(tool, "name", str, f"{param}.name")}
+    copy_optional(tool, fn, {"description": str, "parameters": dict, "strict": bool}, param)
+    return fn
 
 
 def chat_tool_choice(value: Any, tools: list[dict[str, Any]] | None) -> tuple[Any, list[dict[str, Any]] | None]:
@@ -256,11 +247,10 @@ def chat_tool_choice(value: Any, tools: list[dict[str, Any]] | None) -> tuple[An
                                    param="tool_choice.mode")
         allowed = required(value, "tools", list, "tool_choice.tools")
         names = set()
-        for j, entry in enumerate(allowed):
-            expect(entry, dict, f"tool_choice.tools[{j}]")
+        for entry, where in objects(allowed, "tool_choice.tools"):
             if entry.get("type") != "function":
-                raise _builtin_tool_error(entry.get("type"), f"tool_choice.tools[{j}]")
-            names.add(required(entry, "name", str, f"tool_choice.tools[{j}].name"))
+                raise _builtin_tool_error(entry.get("type"), where)
+            names.add(required(entry, "name", str, f"{where}.name"))
         narrowed = [t for t in tools or [] if t["function"]["name"] in names]
         return mode, narrowed
     raise _builtin_tool_error(kind, "tool_choice")
@@ -284,10 +274,7 @@ def chat_response_format(text: Any) -> dict[str, Any] | None:
         )
     schema = required(fmt, "schema", dict, "text.format.schema")
     spec: dict[str, Any] = {"name": optional(fmt, "name", str, "text.format.name") or "response", "schema": schema}
-    if optional(fmt, "strict", bool, "text.format.strict") is not None:
-        spec["strict"] = fmt["strict"]
-    if optional(fmt, "description", str, "text.format.description") is not None:
-        spec["description"] = fmt["description"]
+    copy_optional(fmt, spec, {"strict": bool, "description": str}, "text.format")
     return {"type": "json_schema", "json_schema": spec}
 
 
@@ -348,11 +335,7 @@ def _echo(body: dict[str, Any], tools: list[dict[str, Any]] | None) -> dict[str,
 
 
 def _sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
-    for key, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
-        value = optional(body, key, float)
-        in_range(value, low, high, key)
-        if value is not None:
-            chat[key] = value
+    copy_in_range(body, chat, {"temperature": ("temperature", float, 0, 2), "top_p": ("top_p", float, 0, 1)})
     max_tokens = positive_int(body.get("max_output_tokens"), "max_output_tokens")
     if max_tokens is not None:
         chat["max_completion_tokens"] = max_tokens
@@ -385,24 +368,9 @@ def translate_request(body: Any, previous: list[dict[str, Any]] | None = None) -
     chat: dict[str, Any] = {"messages": messages, "stream": stream}
     if model is not None:
         chat["model"] = model
-    if tools:
-        chat["tools"] = tools
-        if choice is not None:
-            chat["tool_choice"] = choice
-    elif choice not in (None, "none", "auto"):
-        raise TranslationError("Invalid value for 'tool_choice': a tool is forced but no tools are offered.",
-                               param="tool_choice")
-    if parallel is not None and tools:
-        chat["parallel_tool_calls"] = parallel
-    fmt = chat_response_format(body.get("text"))
-    if fmt is not None:
-        chat["response_format"] = fmt
-    kwargs = reasoning_kwargs(body.get("reasoning"))
-    if kwargs:
-        chat["chat_template_kwargs"] = kwargs
+    set_tools(chat, tools, choice, parallel)
+    set_output(chat, chat_response_format(body.get("text")), reasoning_kwargs(body.get("reasoning")))
     _sampling(body, chat)
-    if stream:
-        chat["stream_options"] = {"include_usage": True}
     return ResponsesRequest(chat, history, _echo(body, tools), store=store, stream=stream, known_call_ids=known)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from localtools.adapters.errors import AdapterError
@@ -80,6 +81,80 @@ def required(body: dict[str, Any], key: str, kinds: type | tuple[type, ...], par
     if body.get(key) is None:
         raise TranslationError(f"Missing required parameter: '{param}'.", param=param)
     return expect(body[key], kinds, param)
+
+
+def objects(value: Any, param: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each element of the JSON array `value` with its param path, `param[i]`; a 400
+    when `value` is not an array or an element is not an object."""
+    expect(value, list, param)
+    for i, element in enumerate(value):
+        where = f"{param}[{i}]"
+        expect(element, dict, where)
+        yield element, where
+
+
+def copy_optional(source: dict[str, Any], target: dict[str, Any], kinds: dict[str, type], param: str) -> None:
+    """Copy each key of `kinds` that `source` sets (type-checked, under `param.key`) into `target`."""
+    for key, kind in kinds.items():
+        value = optional(source, key, kind, f"{param}.{key}")
+        if value is not None:
+            target[key] = value
+
+
+def copy_in_range(
+    source: dict[str, Any], target: dict[str, Any], limits: dict[str, tuple[str, type, float | None, float | None]],
+    prefix: str = "",
+) -> None:
+    """Copy the numbers `limits` names, each as (target key, JSON type, low, high), range-checked."""
+    for key, (name, kind, low, high) in limits.items():
+        value = optional(source, key, kind, prefix + key)
+        in_range(value, low, high, prefix + key)
+        if value is not None:
+            target[name] = value
+
+
+def strings(value: Any, param: str) -> list[str]:
+    """A JSON array of strings, type-checked item by item."""
+    expect(value, list, param)
+    for j, item in enumerate(value):
+        expect(item, str, f"{param}[{j}]")
+    return value
+
+
+def function_tools(
+    value: Any, function_of: Callable[[dict[str, Any], str], dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """An API's `tools` array as chat-completions tools: `function_of(tool, param)` reads
+    one tool into an OpenAI `function` object, or raises the 400 for a tool it refuses."""
+    if value is None:
+        return None
+    return [{"type": "function", "function": function_of(tool, param)} for tool, param in objects(value, "tools")]
+
+
+def set_output(chat: dict[str, Any], response_format: dict[str, Any] | None, template_kwargs: dict[str, Any]) -> None:
+    """The response format and chat-template variables when given, and usage reported
+    at the end of a stream (every translated stream reports it)."""
+    if response_format is not None:
+        chat["response_format"] = response_format
+    if template_kwargs:
+        chat["chat_template_kwargs"] = template_kwargs
+    if chat.get("stream"):
+        chat["stream_options"] = {"include_usage": True}
+
+
+def set_tools(chat: dict[str, Any], tools: list[dict[str, Any]] | None, choice: Any,
+              parallel: bool | None = None) -> None:
+    """Put the translated tools, tool_choice and parallel_tool_calls on the chat body;
+    a forced tool with no tools offered is a 400, as at OpenAI."""
+    if tools:
+        chat["tools"] = tools
+        if choice is not None:
+            chat["tool_choice"] = choice
+        if parallel is not None:
+            chat["parallel_tool_calls"] = parallel
+    elif choice not in (None, "none", "auto"):
+        raise TranslationError("Invalid value for 'tool_choice': a tool is forced but no tools are offered.",
+                               param="tool_choice")
 
 
 def in_range(value: float | None, low: float | None, high: float | None, param: str) -> None:
