@@ -37,6 +37,11 @@ def openai_error(exc: AdapterError) -> dict[str, Any]:
 ErrorShape = Callable[[AdapterError], dict[str, Any]]
 
 
+def message_naming_param(exc: AdapterError) -> str:
+    """The message with its param in front, for error shapes that have no `param` field."""
+    return f"{exc.param}: {exc.message}" if exc.param and exc.param not in exc.message else exc.message
+
+
 def error_response(
     exc: AdapterError, headers: dict[str, str] | None = None, shape: ErrorShape = openai_error
 ) -> JSONResponse:

@@ -1,5 +1,6 @@
 """What every route that generates needs from HTTP: noticing that the client left,
-and sending a chunk stream as server-sent events.
+sending a chunk stream as server-sent events, and the one body → JSON-or-SSE shape
+of the OpenAI generation routes (`json_or_sse`).
 
 A route hands an adapter's `ChunkStream` to `sse_response`; the first chunk is
 awaited before any header goes out, so a refused request (queue full, prompt
@@ -16,11 +17,14 @@ from typing import Any, TypeVar
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from localtools.adapters.errors import AdapterError, server_error
 from localtools.adapters.openai_chat import ChunkStream
-from localtools.api.errors import ClientLeft
+from localtools.adapters.serving import ServingState
+from localtools.api.body import read_json
+from localtools.api.errors import ClientLeft, openai_error
+from localtools.api.routing import serving_for
 from localtools.api.middleware import record_usage
 
 log = logging.getLogger("localtools.server")
@@ -88,3 +92,26 @@ async def sse_response(
             await chunks.aclose()
 
     return EventSourceResponse(events(), ping=PING_S, shutdown_grace_period=SHUTDOWN_GRACE_S)
+
+
+async def finished_reply(request: Request, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A whole (non-streamed) reply, unless the client leaves first (`unless_disconnected`);
+    its token usage goes to the access log."""
+    reply = await unless_disconnected(request, work)
+    record_usage(request, reply["usage"])
+    return reply
+
+
+async def json_or_sse(
+    request: Request,
+    reply: Callable[[ServingState, Any], Awaitable[dict[str, Any]]],
+    chunks: Callable[[ServingState, Any], ChunkStream],
+) -> Response:
+    """An OpenAI generation route: the JSON body read, the model that serves it found
+    (`routing.serving_for`); with `stream: true` the `chunks` as SSE, else the whole
+    `reply` as JSON."""
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    state = await serving_for(request, body)
+    if isinstance(body, dict) and body.get("stream") is True:
+        return await sse_response(request, chunks(state, body), openai_error)
+    return JSONResponse(await finished_reply(request, reply(state, body)))

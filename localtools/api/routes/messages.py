@@ -23,15 +23,14 @@ from localtools.adapters.errors import AdapterError
 from localtools.adapters.openai_chat import chat_completion, chat_completion_chunks
 from localtools.adapters.prompt_tokens import count_prompt_tokens
 from localtools.api.body import read_json
-from localtools.api.middleware import record_usage
+from localtools.api.errors import message_naming_param
 from localtools.api.routing import serving_for
-from localtools.api.streaming import unless_disconnected
+from localtools.api.streaming import finished_reply
 from localtools.api.translated_stream import errors_as, translated_stream
 
 
 def anthropic_error(exc: AdapterError) -> dict[str, Any]:
-    message = f"{exc.param}: {exc.message}" if exc.param and exc.param not in exc.message else exc.message
-    return error_body(error_type(exc.status), message)
+    return error_body(error_type(exc.status), message_naming_param(exc))
 
 
 async def create_message(request: Request) -> Response:
@@ -42,8 +41,7 @@ async def create_message(request: Request) -> Response:
     if chat["stream"]:
         stream = MessagesStream(state.runtime.name, stops)
         return await translated_stream(request, chat_completion_chunks(state, chat), stream, anthropic_error)
-    completion = await unless_disconnected(request, chat_completion(state, chat))
-    record_usage(request, completion["usage"])
+    completion = await finished_reply(request, chat_completion(state, chat))
     return JSONResponse(message_from_completion(completion, stops))
 
 

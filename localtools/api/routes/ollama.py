@@ -31,16 +31,15 @@ from localtools.adapters.ollama import (
 from localtools.adapters.openai_chat import chat_completion, chat_completion_chunks
 from localtools.adapters.serving import check_model
 from localtools.api.body import read_json
-from localtools.api.middleware import record_usage
+from localtools.api.errors import message_naming_param
 from localtools.api.routing import RequestHost, loaded_runtimes, model_rows, pool_of, serving_for
-from localtools.api.streaming import unless_disconnected
+from localtools.api.streaming import finished_reply
 from localtools.api.translated_stream import errors_as, translated_stream
 from localtools.gguf_meta import read_gguf_metadata, summarize
 
 
 def ollama_error(exc: AdapterError) -> dict[str, Any]:
-    message = f"{exc.param}: {exc.message}" if exc.param and exc.param not in exc.message else exc.message
-    return {"error": message}
+    return {"error": message_naming_param(exc)}
 
 
 class _Timed(OllamaStream):
@@ -63,8 +62,7 @@ async def _generate(request: Request, state: Any, chat: dict[str, Any], model: s
         chunks = chat_completion_chunks(state, chat)
         return await translated_stream(request, chunks, stream, ollama_error, ndjson=True)
     started = time.monotonic_ns()
-    completion = await unless_disconnected(request, chat_completion(state, chat))
-    record_usage(request, completion["usage"])
+    completion = await finished_reply(request, chat_completion(state, chat))
     reply = (generate_reply if generate else chat_reply)(completion, model, time.monotonic_ns() - started)
     return JSONResponse(reply)
 

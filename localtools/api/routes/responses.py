@@ -27,9 +27,8 @@ from localtools.adapters.responses_stream import ResponsesStream
 from localtools.adapters.translate import new_id
 from localtools.api.body import read_json
 from localtools.api.errors import json_errors
-from localtools.api.middleware import record_usage
 from localtools.api.routing import serving_for
-from localtools.api.streaming import unless_disconnected
+from localtools.api.streaming import finished_reply
 from localtools.api.translated_stream import translated_stream
 from localtools.response_store import ResponseStore, StoredResponse
 
@@ -84,8 +83,7 @@ async def create_response(request: Request) -> Response:
 
         chunks = chat_completion_chunks(host, req.chat)
         return await translated_stream(request, chunks, stream, error_event, on_finish=store_it)
-    completion = await unless_disconnected(request, chat_completion(host, req.chat))
-    record_usage(request, completion["usage"])
+    completion = await finished_reply(request, chat_completion(host, req.chat))
     response = response_from_completion(completion, req.echo)
     await _keep(state, req, response)
     return JSONResponse(response)
