@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from localtools.analysis.diff import DiffSplit, diff_split, is_marker, marker_prefix, marker_suffix, segmentize_markers
 from localtools.analysis.probe import (
@@ -338,16 +338,14 @@ def _locate_quoted(text: str, name: str, value: str, quote: str, offset: int = 0
     return _Call(n, n + len(name), brace, close + 1)
 
 
-def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> DialectSpec | None:
-    arg_fields: ArgMarkers = {}
-    quote = arg_quote(h1) if shape == "quoted" else ""
-    if quote:
-        found.evidence["string_quote"] = quote
-    if shape == "tagged":
-        arg_fields_or_none = _derive_arg_markers(cr, found)
-        if arg_fields_or_none is None:
-            return None
-        arg_fields = arg_fields_or_none
+class Locator(Protocol):
+    """Where the call to `name` (with `value` for its first argument) sits in `text`, from `offset`."""
+
+    def __call__(self, text: str, name: str, value: str, offset: int = 0) -> _Call | None: ...
+
+
+def _tag_locator(shape: str, quote: str, arg_fields: ArgMarkers) -> Locator:
+    """How to find a rendered call of this shape: its name, and where its arguments begin and end."""
 
     def locate(text: str, name: str, value: str, offset: int = 0) -> _Call | None:
         if quote:
@@ -368,38 +366,51 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
             end += len(suffix)
         return _Call(n, n + len(name), max(start, n + len(name)), end)
 
-    c1 = locate(h1, FUN_FIRST, VALUE_X)
-    if c1 is None:
-        found.notes.append("could not find the arguments after the function name")
-        return None
+    return locate
+
+
+@dataclass
+class _Frame:
+    """What surrounds the calls: read from one call, and from two calls for the separator."""
+
+    head: str  # before the first call's name
+    mid: str  # between the name and the arguments
+    tail: str  # after the arguments
+    opener: str  # the call's own opener (head without the section start)
+    closer: str
+    section_start: str = ""
+    section_end: str = ""
+    sep: str = ""
+    mid2: str = ""  # the second call's `mid` (differs when calls are numbered)
+    prompt_opened: bool = False  # the generation prompt wrote the first opener
+
+
+def _call_frame(cr: CallRenders, h1: str, c1: _Call, locate: Locator, found: Findings) -> _Frame:
     head, mid, tail = h1[: c1.name_start], h1[c1.name_end : c1.body_start], h1[c1.body_end :]
-    context = cr.context
-    section_start, opener, closer, section_end, sep = "", head, tail, "", ""
-    mid2, prompt_opened = "", False
+    frame = _Frame(head, mid, tail, opener=head, closer=tail)
     h2 = cr.calls([cr.call(FUN_FIRST), cr.call(FUN_SECOND, {ARG_FIRST: VALUE_Y}, ID_SECOND)])
     if h2:
         a1 = locate(h2, FUN_FIRST, VALUE_X)
         a2 = locate(h2, FUN_SECOND, VALUE_Y, a1.body_end if a1 else 0)
         if a1 and a2:
             between = h2[a1.body_end : a2.name_start].replace(ID_SECOND, ID_FIRST)  # ids align like markers
-            mid2 = h2[a2.name_end : a2.body_start]
-            closer, sep, opener = _split_between(head, between, tail, h1)
-            if not head.strip() and not opener.strip():
+            frame.mid2 = h2[a2.name_end : a2.body_start]
+            frame.closer, frame.sep, frame.opener = _split_between(head, between, tail, h1)
+            if not head.strip() and not frame.opener.strip():
                 # the generation prompt opens the first call (Functionary v3.2's ">>>")
-                _, sep, opener = _split_between(context + head, between, tail, h1)
-                head = opener
-                prompt_opened = True
-            section_start = head[: len(head) - len(opener)]
-            section_end = tail[len(closer) :]
-            found.evidence["call_separator"] = sep
-    section_end = _claim_terminator(section_end, closer, cr.after)
-    id_first = ID_FIRST in opener  # the id opens the call (Solar Open's "<|tool_call:begin|>ID")
-    if id_first:
-        call_start, name_prefix = opener.split(ID_FIRST, 1)
-    else:
-        call_start, name_prefix = _split_last_segment(opener)
-        if prompt_opened:
-            call_start, name_prefix = _split_at_prompt(opener, found.evidence.get("generation_prompt", ""), call_start, name_prefix)
+                _, frame.sep, frame.opener = _split_between(cr.context + head, between, tail, h1)
+                frame.head = head = frame.opener
+                frame.prompt_opened = True
+            frame.section_start = head[: len(head) - len(frame.opener)]
+            frame.section_end = tail[len(frame.closer) :]
+            found.evidence["call_separator"] = frame.sep
+    frame.section_end = _claim_terminator(frame.section_end, frame.closer, cr.after)
+    return frame
+
+
+def _call_header(frame: _Frame, shape: str, id_first: bool, found: Findings) -> tuple[str, str, str, int]:
+    """(name_suffix, id_prefix, args_start, header_skip): what sits between a call's name and its arguments."""
+    mid, mid2 = frame.mid, frame.mid2
     name_suffix, id_prefix, args_start, header_skip = mid, "", "", 0
     if FUN_FIRST in mid:
         # the name again further on (Muse's "to=NAME<|message|>…<invoke name=NAME>")
@@ -427,9 +438,37 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
             args_start = split.suffix[len(name_suffix) :] if split.suffix.startswith(name_suffix) else split.suffix
             header_skip = len(split.prefix) - k + len(split.left) + 8
             found.evidence["call_index"] = f"{split.left!r} then {split.right!r}"
-    elif (ID_FIRST in head and not id_first) or ID_FIRST in tail:
+    elif (ID_FIRST in frame.head and not id_first) or ID_FIRST in frame.tail:
         found.notes.append("the call id is written away from the name; ids are not parsed")
-    if ID_FIRST in (section_start + call_start + name_prefix + closer):
+    return name_suffix, id_prefix, args_start, header_skip
+
+
+def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> DialectSpec | None:
+    arg_fields: ArgMarkers = {}
+    quote = arg_quote(h1) if shape == "quoted" else ""
+    if quote:
+        found.evidence["string_quote"] = quote
+    if shape == "tagged":
+        arg_fields_or_none = _derive_arg_markers(cr, found)
+        if arg_fields_or_none is None:
+            return None
+        arg_fields = arg_fields_or_none
+    locate = _tag_locator(shape, quote, arg_fields)
+    c1 = locate(h1, FUN_FIRST, VALUE_X)
+    if c1 is None:
+        found.notes.append("could not find the arguments after the function name")
+        return None
+    frame = _call_frame(cr, h1, c1, locate, found)
+    opener, closer, mid = frame.opener, frame.closer, frame.mid
+    id_first = ID_FIRST in opener  # the id opens the call (Solar Open's "<|tool_call:begin|>ID")
+    if id_first:
+        call_start, name_prefix = opener.split(ID_FIRST, 1)
+    else:
+        call_start, name_prefix = _split_last_segment(opener)
+        if frame.prompt_opened:
+            call_start, name_prefix = _split_at_prompt(opener, found.evidence.get("generation_prompt", ""), call_start, name_prefix)
+    name_suffix, id_prefix, args_start, header_skip = _call_header(frame, shape, id_first, found)
+    if ID_FIRST in (frame.section_start + call_start + name_prefix + closer):
         found.notes.append("the call id sits inside a call marker")
         return None
     if shape == "tagged":
@@ -438,7 +477,7 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
             name_suffix = name_suffix[: len(name_suffix) - len(prefix)]
     elif ID_FIRST not in mid and not id_prefix:
         name_suffix, args_start = _split_first_segment(mid) if _has_two_segments(mid) else (mid, "")
-    if not name_prefix.strip() and not call_start.strip() and not section_start.strip():
+    if not name_prefix.strip() and not call_start.strip() and not frame.section_start.strip():
         found.notes.append("nothing marks where a call begins")
         return None
     content_name = _content_name(cr.baseline or "", name_prefix, name_suffix)
@@ -449,11 +488,11 @@ def derive_tag(cr: CallRenders, h1: str, shape: str, found: Findings) -> Dialect
         shape="tag_json" if quote else shape,  # type: ignore[arg-type]
         args_string_quote=quote,
         content_name=content_name,
-        section_start=section_start,
-        section_end=section_end,
+        section_start=frame.section_start,
+        section_end=frame.section_end,
         call_start=call_start,
         call_end=closer,
-        call_sep=sep,
+        call_sep=frame.sep,
         name_prefix=name_prefix,
         name_suffix=name_suffix,
         id_prefix=id_prefix,
