@@ -29,31 +29,10 @@ class ChatBackend(Protocol):
         ...
 
 
-def _request(
-    messages: list[dict[str, Any]],
-    tools: list[dict[str, Any]] | None,
-    tool_choice: Choice,
-    temperature: float | None,
-    max_tokens: int | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": messages, "stream": True}
-    if tools:
-        body["tools"] = tools
-        if tool_choice:
-            body["tool_choice"] = dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice
-    if temperature is not None:
-        body["temperature"] = temperature
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    return body
+class _RequestBackend:
+    """A backend that answers one OpenAI chat-completions request body (`_send`)."""
 
-
-class LocalBackend:
-    """The engine in this process, through the same service the server uses."""
-
-    def __init__(self, model: Any) -> None:  # localtools.local_model.LocalModel
-        self.model = model
-        self.name = model.name
+    name: str
 
     def stream(
         self,
@@ -63,17 +42,39 @@ class LocalBackend:
         temperature: float | None,
         max_tokens: int | None,
     ) -> Iterator[dict[str, Any]]:
-        kwargs = _request(messages, tools, tool_choice, temperature, max_tokens)
-        kwargs.pop("messages")
-        kwargs.pop("stream")
-        return self.model.chat(messages, stream=True, **kwargs)
+        body: dict[str, Any] = {"messages": messages, "stream": True}
+        if tools:
+            body["tools"] = tools
+            if tool_choice:
+                body["tool_choice"] = dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice
+        if temperature is not None:
+            body["temperature"] = temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        return self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class LocalBackend(_RequestBackend):
+    """The engine in this process, through the same service the server uses."""
+
+    def __init__(self, model: Any) -> None:  # localtools.local_model.LocalModel
+        self.model = model
+        self.name = model.name
+
+    def _send(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        messages = body.pop("messages")
+        body.pop("stream")
+        return self.model.chat(messages, stream=True, **body)
 
 
 class ServerError(Exception):
     pass
 
 
-class HttpBackend:
+class HttpBackend(_RequestBackend):
     """A running localtools (or any OpenAI-compatible) server."""
 
     def __init__(self, url: str, api_key: str | None = None, model: str | None = None, timeout: float = 600) -> None:
@@ -94,15 +95,7 @@ class HttpBackend:
         except Exception as exc:  # noqa: BLE001 - any failure means "cannot reach"
             raise ServerError(f"cannot reach a server at {self.url}: {exc}") from exc
 
-    def stream(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        tool_choice: Choice,
-        temperature: float | None,
-        max_tokens: int | None,
-    ) -> Iterator[dict[str, Any]]:
-        body = _request(messages, tools, tool_choice, temperature, max_tokens)
+    def _send(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         body["model"] = self.model
         with self.client.stream("POST", f"{self.url}/chat/completions", json=body) as response:
             if response.status_code != 200:
