@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import time
 from typing import Any
 
 from localtools.adapters.translate import (
@@ -301,6 +302,7 @@ class OllamaStream(ChunkTranslator):
         self.generate = generate
         self._collected: list[dict[str, Any]] = []  # OpenAI calls being collected (Ollama sends each whole)
         self._sent_calls = 0
+        self._started_ns = time.monotonic_ns()  # Ollama reports the durations in nanoseconds
 
     def _piece(self, content: str = "", thinking: str = "", calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         base = {"model": self.model, "created_at": now_iso()}
@@ -341,7 +343,14 @@ class OllamaStream(ChunkTranslator):
             self._collected[-1]["function"]["arguments"] += fragment
         return []
 
-    def finish(self, elapsed_ns: int) -> list[dict[str, Any]]:
+    def start(self) -> list[dict[str, Any]]:
+        return []  # Ollama's stream has no opening object
+
+    def finish(self, elapsed_ns: int | None = None) -> list[dict[str, Any]]:
+        """The held text, the last calls and the `done` object; `elapsed_ns` defaults to
+        the time since this stream was made."""
+        if elapsed_ns is None:
+            elapsed_ns = time.monotonic_ns() - self._started_ns
         out = []
         rest = self._held_text()
         if rest:

@@ -17,19 +17,15 @@ from typing import Any, Protocol
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from localtools.adapters.errors import AdapterError, server_error
 from localtools.adapters.openai_chat import ChunkStream
-from localtools.api.errors import CLIENT_LEFT_STATUS, ClientLeft
+from localtools.api.errors import ErrorShape, Handler, json_errors
 from localtools.api.middleware import record_usage
 from localtools.api.streaming import PING_S, SHUTDOWN_GRACE_S, unless_disconnected
 
 log = logging.getLogger("localtools.server")
-
-ErrorShape = Callable[[AdapterError], dict[str, Any]]
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 class StreamTranslator(Protocol):
     def start(self) -> list[dict[str, Any]]: ...
@@ -38,29 +34,12 @@ class StreamTranslator(Protocol):
 
 
 def errors_as(shape: ErrorShape) -> Callable[[Handler], Handler]:
-    """Every error of the handler becomes a body of `shape`; unexpected ones are logged, not shown."""
+    """`json_errors` with this API's error `shape`, as a decorator for its routes."""
 
     def decorate(handler: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except AdapterError as exc:
-                return shaped_error(exc, shape)
-            except ClientLeft:
-                return Response(status_code=CLIENT_LEFT_STATUS)
-            except Exception:  # noqa: BLE001 - the catch-all: never a traceback to the client
-                log.exception("unhandled error on %s %s", request.method, request.url.path)
-                return shaped_error(server_error(), shape)
-
-        wrapped.__name__ = getattr(handler, "__name__", "endpoint")
-        return wrapped
+        return json_errors(handler, shape)
 
     return decorate
-
-
-def shaped_error(exc: AdapterError, shape: ErrorShape) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return JSONResponse(shape(exc), status_code=exc.status, headers=headers)
 
 
 async def translated_stream(

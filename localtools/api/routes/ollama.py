@@ -42,23 +42,9 @@ def ollama_error(exc: AdapterError) -> dict[str, Any]:
     return {"error": message_naming_param(exc)}
 
 
-class _Timed(OllamaStream):
-    """An OllamaStream that measures its own duration (Ollama reports nanoseconds)."""
-
-    def __init__(self, model: str, generate: bool) -> None:
-        super().__init__(model, generate)
-        self._started = time.monotonic_ns()
-
-    def start(self) -> list[dict[str, Any]]:
-        return []
-
-    def finish(self) -> list[dict[str, Any]]:  # type: ignore[override]
-        return super().finish(time.monotonic_ns() - self._started)
-
-
 async def _generate(request: Request, state: Any, chat: dict[str, Any], model: str, generate: bool) -> Response:
     if chat["stream"]:
-        stream = _Timed(model, generate)
+        stream = OllamaStream(model, generate)
         chunks = chat_completion_chunks(state, chat)
         return await translated_stream(request, chunks, stream, ollama_error, ndjson=True)
     started = time.monotonic_ns()
