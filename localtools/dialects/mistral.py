@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from typing import Any
 
 from localtools.dialects.registry import register
 from localtools.dialects.spec import DialectSpec, ReasoningSpec
 from localtools.dialects.specdialect import Markers, SpecDialect
-from localtools.gbnf import Grammar
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -61,24 +59,6 @@ class MistralDialect(SpecDialect):
         variant = MistralDialect(self.spec, self.markers, self.summary)
         variant.render_spec = ARRAY_SPEC
         return variant
-
-    render_spec: DialectSpec | None = None
-
-    def format_calls(self, calls: list[dict]) -> str:
-        from localtools.dialects.specdialect import render_calls
-
-        return render_calls(self.render_spec or self.spec, calls)
-
-    def grammar(
-        self,
-        tools: list[dict[str, Any]],
-        tool_choice: str | dict[str, Any],
-        parallel: bool,
-        prompt_tail: str = "",
-    ) -> Grammar | None:
-        from localtools.dialects.grammar import build_grammar
-
-        return build_grammar(self.render_spec or self.spec, tools, tool_choice, parallel, prompt_tail)
 
     def new_call_id(self, index: int) -> str | None:
         return mistral_id()

@@ -119,6 +119,10 @@ def default_tool_prompt(spec: DialectSpec, tools: list[dict[str, Any]]) -> str:
 class SpecDialect(Dialect):
     """A dialect whose behaviour is derived from a DialectSpec."""
 
+    # the spec calls are written in (history rendering, grammar) where it differs from
+    # the one the parser reads (Mistral's templates without [ARGS] write the JSON array)
+    render_spec: DialectSpec | None = None
+
     def __init__(self, spec: DialectSpec, markers: Markers | None = None, summary: str = "") -> None:
         self.spec = spec
         self.name = spec.name
@@ -132,7 +136,7 @@ class SpecDialect(Dialect):
         return default_tool_prompt(self.spec, tools)
 
     def format_calls(self, calls: list[dict[str, Any]]) -> str:
-        return render_calls(self.spec, calls)
+        return render_calls(self.render_spec or self.spec, calls)
 
     def assumed_prompt_tail(self) -> str:
         """How this family's own generation prompt ends, for text parsed without one
@@ -153,7 +157,7 @@ class SpecDialect(Dialect):
     ) -> Grammar | None:
         from localtools.dialects.grammar import build_grammar
 
-        return build_grammar(self.spec, tools, tool_choice, parallel, prompt_tail)
+        return build_grammar(self.render_spec or self.spec, tools, tool_choice, parallel, prompt_tail)
 
     def stop_strings(self) -> list[str]:
         return list(self.spec.stops)
