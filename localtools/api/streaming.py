@@ -24,8 +24,8 @@ from localtools.adapters.openai_chat import ChunkStream
 from localtools.adapters.serving import ServingState
 from localtools.api.body import read_json
 from localtools.api.errors import ClientLeft, openai_error
-from localtools.api.routing import serving_for
 from localtools.api.middleware import record_usage
+from localtools.api.routing import serving_for
 
 log = logging.getLogger("localtools.server")
 T = TypeVar("T")
