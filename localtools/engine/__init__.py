@@ -11,6 +11,7 @@ prompts that share a prefix. Modules, one job each:
 - `logprobs`: each sampled token's logprob and alternatives (two calls from the decode loop)
 - `fim`: fill-in-the-middle prompt tokens with the model's FIM tokens
 - `embeddings`: pooled embeddings in a second llama context on the loaded model
+- `vocab`: a GGUF's tokenizer without weights (for remote engines)
 - `backend`: process-wide llama.cpp set-up, its log, stderr capture
 - `types`, `errors`: the public data types and exceptions
 """
@@ -19,6 +20,7 @@ from localtools.engine.backend import baseline_llama, llama_cpp_version
 from localtools.engine.core import Engine
 from localtools.engine.errors import ContextLengthExceeded, EngineError, GrammarError
 from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
+from localtools.engine.vocab import Vocab
 from localtools.gbnf import Grammar
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Grammar",
     "GrammarError",
     "SamplingParams",
+    "Vocab",
     "baseline_llama",
     "llama_cpp_version",
 ]
