@@ -94,6 +94,17 @@ def _make_server(config: Any, runtime: Any, announce: str | None = None) -> Any:
     return LocaltoolsServer(config)
 
 
+def _remote_loader(urls: list[str], chat_template_from: str | None) -> Any:
+    """`load_runtime`'s signature over upstream engines (the engine options do not apply)."""
+    from localtools.remote import load_remote_runtime
+
+    def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
+             n_gpu_layers: int = 0, seed: int = -1, **options: Any) -> Any:
+        return load_remote_runtime(urls, chat_template_from or model, **options)
+
+    return load
+
+
 @app.command()
 def serve(
     model: list[str] | None = typer.Argument(
@@ -118,6 +129,8 @@ def serve(
     models_file: Path | None = typer.Option(None, "--models-file", help="TOML file with one models.NAME table per served model (model = PATH or catalog name, n_ctx, dialect...)."),
     idle_unload: float | None = typer.Option(None, "--idle-unload", help="Several models: unload a model idle for this many SECONDS (it reloads on its next request)."),
     max_loaded: int | None = typer.Option(None, "--max-loaded", help="Several models: keep at most N loaded; the least recently used idle one is unloaded to make room."),
+    engine_url: list[str] | None = typer.Option(None, "--engine-url", help="Get tokens from this llama-server or vLLM instead of in-process (repeat for a pool; --n-ctx then comes from them). Needs --chat-template-from."),
+    chat_template_from: str | None = typer.Option(None, "--chat-template-from", help="With --engine-url: the GGUF (or catalog name) whose template and tokenizer the engines serve."),
 ) -> None:
     """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models).
 
@@ -129,6 +142,7 @@ def serve(
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
     _configure_logging(log_level)
+    load = _remote_loader(engine_url, chat_template_from) if engine_url else load_runtime
     try:
         cors_origins = check_origins(cors_origin)
     except ValueError as exc:
@@ -141,6 +155,8 @@ def serve(
     )
     sources = list(model or [])
     if len(sources) > 1 or models_file or idle_unload or max_loaded:
+        if engine_url:
+            raise _fail("--engine-url serves one model: run one localtools per model in front of its engines")
         if alias:
             raise _fail("--alias names one model; name several in a --models-file")
         from localtools.registry.launch import LoadOptions, build_pool
@@ -154,7 +170,7 @@ def serve(
         _run_server(pool, settings, host, port, log_level)
         return
     try:
-        runtime = load_runtime(
+        runtime = load(
             sources[0] if sources else None,
             n_ctx=n_ctx,
             n_threads=threads,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 
+from localtools.backends import BackendUnavailable
 from localtools.engine import ContextLengthExceeded, GrammarError
 from localtools.scheduler import QueueFull
 from localtools.service import ChatRequestError
@@ -82,5 +83,10 @@ def from_failure(exc: BaseException, param: str) -> AdapterError:
         return bad_request(exc.message, param=exc.param, code=exc.code)
     if isinstance(exc, QueueFull):
         return queue_full(exc)
+    if isinstance(exc, BackendUnavailable):  # upstream engines down: the client may retry
+        log.warning("%s", exc)
+        return AdapterError(503, "The model's engine is unavailable (an upstream engine failed or none is up); "
+                            "retry shortly. Details are in the server log.", code="engine_unavailable",
+                            retry_after=max(1, math.ceil(exc.retry_after)))
     log.error("generation failed", exc_info=exc)
     return server_error()
