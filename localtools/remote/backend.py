@@ -112,8 +112,9 @@ class RemoteBackend:
             sent = 0
             try:
                 for piece in self._pieces(up, slot, handle.prompt, tokens, handle.params, end):
-                    if handle.cancelled:
+                    if handle.cancelled:  # closing the stream stops the upstream
                         stats.finish_reason = "cancelled"
+                        stats.completion_tokens = sent  # one piece per token in both protocols
                         return
                     if not sent:
                         stats.first_token_seconds = time.monotonic() - (handle.started_at or 0.0)

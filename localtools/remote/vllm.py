@@ -37,7 +37,6 @@ def request_body(model: str, prompt: str, params: SamplingParams, max_tokens: in
         "max_tokens": max_tokens,
         "temperature": params.temperature,
         "top_p": params.top_p,
-        "top_k": params.top_k if params.top_k > 0 else -1,
         "min_p": params.min_p,
         "repetition_penalty": params.repeat_penalty,
         "presence_penalty": params.presence_penalty,
@@ -47,6 +46,8 @@ def request_body(model: str, prompt: str, params: SamplingParams, max_tokens: in
         "skip_special_tokens": False,
         "spaces_between_special_tokens": False,
     }
+    if params.top_k > 0:  # unset: vLLM's default, no top-k (its "off" value changed across versions)
+        body["top_k"] = params.top_k
     if params.seed is not None:
         body["seed"] = params.seed
     grammar = params.grammar
