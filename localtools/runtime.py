@@ -51,8 +51,8 @@ class ModelRuntime:
 
     name: str
     model_path: Path
-    engine: Any  # localtools.engine.Engine
-    scheduler: Any  # localtools.scheduler.Scheduler
+    engine: Any  # localtools.engine.Engine (in-process), engine.Vocab (remote: the tokenizer only)
+    scheduler: Any  # a backends.GenerationBackend: scheduler.Scheduler, or remote.RemoteBackend
     templates: dict[str, Any]  # "default" (+ "tool_use"): localtools.templating.ChatTemplate
     template_origin: str  # where the templates came from (GGUF, a file, the fallback)
     dialect: Dialect
