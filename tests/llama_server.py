@@ -56,12 +56,13 @@ def free_port() -> int:
 class LlamaServer:
     """One llama-server process on 127.0.0.1 serving `model`."""
 
-    def __init__(self, binary: Path, model: Path, *, jinja: bool = False, n_ctx: int = 4096, slots: int = 1):
+    def __init__(self, binary: Path, model: Path, *, jinja: bool = False, n_ctx: int = 4096, slots: int = 1,
+                 threads: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
             str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-            "-c", str(n_ctx * slots), "-np", str(slots), "-t", "1", "--no-webui",
+            "-c", str(n_ctx * slots), "-np", str(slots), "-t", str(threads), "--no-webui",
         ]
         if jinja:
             args.append("--jinja")
