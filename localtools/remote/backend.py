@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from localtools.backends import BackendUnavailable
-from localtools.engine import ContextLengthExceeded, SamplingParams
+from localtools.engine import ContextLengthExceeded, GrammarError, SamplingParams
 from localtools.remote import llama_server, vllm
 from localtools.remote.upstream import LLAMA_SERVER, Upstream, UpstreamPool, token_bytes
 from localtools.remote.wire import StreamEnd, UpstreamFailed
@@ -63,13 +63,15 @@ class RemoteBackend:
         return bool(self._running)
 
     def close(self, cancel_running: bool = True, timeout: float | None = 30.0) -> None:
+        """Cancel what runs (it stops at its next piece), wait a little, then drop the
+        connections, which ends any request still waiting for its first token."""
         with self._lock:
             self._closed = True
             running = list(self._running)
         if cancel_running:
             for handle in running:
                 handle.cancel()
-        deadline = time.monotonic() + (timeout or 0)
+        deadline = time.monotonic() + min(timeout if timeout is not None else 5.0, 5.0)
         for handle in running:
             handle.wait(max(0.0, deadline - time.monotonic()))
         self.pool.close()
@@ -82,7 +84,7 @@ class RemoteBackend:
         try:
             self._generate(handle)
         except BaseException as exc:  # delivered to the consumer, never lost
-            if not isinstance(exc, (ContextLengthExceeded, ValueError, BackendUnavailable)):
+            if not isinstance(exc, (ContextLengthExceeded, GrammarError, ValueError, BackendUnavailable)):
                 log.error("remote generation failed", exc_info=exc)
             handle._finish(exc)
         else:
