@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--model", help="GGUF file (default: the SmolLM2-135M default model)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64, help="max_tokens per request")
-    parser.add_argument("--threads", type=int, default=2, help="llama-server threads")
+    parser.add_argument("--threads", type=int, default=1, help="llama-server threads")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
