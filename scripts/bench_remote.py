@@ -16,7 +16,10 @@ back to back, so drift on a busy machine hits both alike):
                the hop and localtools' own work included, so the ratio is conservative;
   overhead_ms  per pair, localtools' wall time minus direct's scaled to the same token
                count: what the extra hop, rendering, tokenizing, grammar and parsing cost;
-  ratio        localtools tok/s / direct tok/s (goal: >= 0.95).
+  ratio        localtools tok/s / direct tok/s (goal: >= 0.95);
+  cpu          CPU time the localtools process spent per request and per completion
+               token (from /proc; Linux): its cost, independent of how busy the
+               machine is, which on a shared machine is also CPU taken from the engine.
 The two sides render tools differently (llama-server's own tool handling vs the
 dialect's), so with tools their outputs can differ; with plain chat they are the same
 prompt and the same greedy text, the cleanest overhead figure.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -82,6 +86,15 @@ def timed_stream(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[s
     return {"ttft_ms": (first - t0) * 1000, "tokens": n, "wall_ms": (end - t0) * 1000, "tps": n / (end - t0)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (nan where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_localtools(engine_url: str, model: Path) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "localtools", "serve", "--host", "127.0.0.1", "--port", "0",
            "--engine-url", engine_url, "--chat-template-from", str(model), "--log-level", "warning"]
@@ -113,10 +126,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     timed_stream(client, url, body)
                 runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
                 print(f"bench_remote: {name}", file=sys.stderr, flush=True)
+                cpu = 0.0
                 for _ in range(args.repeats):
                     for side, url in sides.items():
+                        before = cpu_seconds(proc.pid)
                         runs[side].append(timed_stream(client, url, body))
+                        if side == "localtools":
+                            cpu += cpu_seconds(proc.pid) - before
                 results[name] = summarize(runs)
+                tokens = sum(r["tokens"] for r in runs["localtools"])
+                results[name]["cpu_ms_per_request"] = 1000 * cpu / args.repeats
+                results[name]["cpu_ms_per_token"] = 1000 * cpu / max(1, tokens)
         return {"model": model.name, "threads": args.threads, "repeats": args.repeats, "workloads": results}
     finally:
         if proc is not None:
@@ -157,7 +177,8 @@ def main() -> None:
             r = res[side]
             print(f"{name:10} {side:11} {r['ttft_ms']:8.1f} {r['wall_ms']:8.1f} {r['tokens']:6.0f} {r['tps']:7.1f}")
         print(f"{'':10} overhead {res['overhead_ms']:+.1f} ms per request, decode ratio {res['decode_ratio']:.3f}"
-              f" (goal >= 0.95)")
+              f" (goal >= 0.95); localtools CPU {res['cpu_ms_per_request']:.1f} ms per request,"
+              f" {res['cpu_ms_per_token']:.2f} ms per token")
 
 
 if __name__ == "__main__":
