@@ -2,19 +2,20 @@
 
     .venv/bin/python scripts/bench_remote.py [--model PATH] [--repeats 5] [--tokens 64] [--threads 2] [--json]
 
-Starts one llama-server (built by scripts/build_llama_server.sh; `--jinja`, two slots so
-each side keeps its own prompt cached) and `localtools serve --engine-url` in front
-of it, then sends the same OpenAI chat requests, streamed, greedy, alternately to
-both: plain chat, tools with `tool_choice: required` and `auto`. The direct side is
-llama-server's own tool calling (its `--jinja` template handling, its grammar).
+Starts one llama-server (built by scripts/build_llama_server.sh; `--jinja`, one slot)
+and `localtools serve --engine-url` in front of it, then sends the same OpenAI chat
+requests, streamed, greedy, to both: plain chat, tools with `tool_choice: required` and
+`auto`. The direct side is llama-server's own tool calling (its `--jinja` template
+handling, its grammar). Each side runs its repeats as one block after a warm-up, so
+its prompt stays in the slot's cache (interleaving the two different tool prompts
+would make each side evict the other's); the order of the blocks alternates.
 
-Per workload it prints, medians over the repeats (each repeat one request per side,
-back to back, so drift on a busy machine hits both alike):
+Per workload it prints, medians over the repeats:
   ttft_ms      client-side time to the first content or tool-call delta;
   tokens       completion tokens (usage);
   tok/s        end to end, completion tokens / (last byte - request sent): prefill,
                the hop and localtools' own work included, so the ratio is conservative;
-  overhead_ms  per pair, localtools' wall time minus direct's scaled to the same token
+  overhead_ms  localtools' median wall time minus direct's, scaled to the same token
                count: what the extra hop, rendering, tokenizing, grammar and parsing cost;
   ratio        localtools tok/s / direct tok/s (goal: >= 0.95);
   cpu          CPU time the localtools process spent per request and per completion
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if binary is None:
         raise SystemExit(f"bench_remote: {why}")
     model = Path(args.model) if args.model else default_model_path()
-    server = LlamaServer(binary, model, jinja=True, n_ctx=2048, slots=2, threads=args.threads)
+    server = LlamaServer(binary, model, jinja=True, n_ctx=2048, slots=1, threads=args.threads)
     proc = None
     try:
         server.wait_ready()
@@ -119,20 +120,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sides = {"direct": server.url, "localtools": front}
         results: dict[str, Any] = {}
         with httpx.Client(timeout=300) as client:
-            for name, workload in WORKLOADS.items():
+            for i, (name, workload) in enumerate(WORKLOADS.items()):
                 body = {"model": "bench", "stream": True, "stream_options": {"include_usage": True},
                         "temperature": 0, "max_tokens": args.tokens, **workload}
-                for url in sides.values():  # warm-up: caches, grammar, first connection
-                    timed_stream(client, url, body)
-                runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
                 print(f"bench_remote: {name}", file=sys.stderr, flush=True)
+                order = list(sides) if i % 2 == 0 else list(reversed(sides))
+                runs: dict[str, list[dict[str, float]]] = {}
                 cpu = 0.0
-                for _ in range(args.repeats):
-                    for side, url in sides.items():
-                        before = cpu_seconds(proc.pid)
-                        runs[side].append(timed_stream(client, url, body))
-                        if side == "localtools":
-                            cpu += cpu_seconds(proc.pid) - before
+                for side in order:
+                    timed_stream(client, sides[side], body)  # warm-up: the slot's cache, the connection
+                    before = cpu_seconds(proc.pid)
+                    runs[side] = [timed_stream(client, sides[side], body) for _ in range(args.repeats)]
+                    if side == "localtools":
+                        cpu = cpu_seconds(proc.pid) - before
                 results[name] = summarize(runs)
                 tokens = sum(r["tokens"] for r in runs["localtools"])
                 results[name]["cpu_ms_per_request"] = 1000 * cpu / args.repeats
@@ -147,13 +147,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarize(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-    pairs = zip(runs["direct"], runs["localtools"], strict=True)
-    overhead = [f["wall_ms"] - d["wall_ms"] * f["tokens"] / max(1, d["tokens"]) for d, f in pairs]
+    direct, front = med["direct"], med["localtools"]
     return {
-        "direct": med["direct"],
-        "localtools": med["localtools"],
-        "overhead_ms": statistics.median(overhead),
-        "decode_ratio": med["localtools"]["tps"] / med["direct"]["tps"],
+        "direct": direct,
+        "localtools": front,
+        "overhead_ms": front["wall_ms"] - direct["wall_ms"] * front["tokens"] / max(1, direct["tokens"]),
+        "decode_ratio": front["tps"] / direct["tps"],
     }
 
 
