@@ -2,20 +2,21 @@
 
     .venv/bin/python scripts/bench_remote.py [--model PATH] [--repeats 5] [--tokens 64] [--threads 2] [--json]
 
-Starts one llama-server (built by scripts/build_llama_server.sh; `--jinja`, one slot)
-and `localtools serve --engine-url` in front of it, then sends the same OpenAI chat
-requests, streamed, greedy, to both: plain chat, tools with `tool_choice: required` and
-`auto`. The direct side is llama-server's own tool calling (its `--jinja` template
-handling, its grammar). Each side runs its repeats as one block after a warm-up, so
-its prompt stays in the slot's cache (interleaving the two different tool prompts
-would make each side evict the other's); the order of the blocks alternates.
+Starts llama-server (built by scripts/build_llama_server.sh; `--jinja`, one slot) twice,
+the same binary, model and flags: one called directly, one behind `localtools serve
+--engine-url`, so each side keeps its own prompt cached (the two sides render tools
+differently; sharing one server's slots, each would evict the other's prompt). It sends
+the same OpenAI chat requests, streamed, greedy, to both: plain chat, tools with
+`tool_choice: required` and `auto`. The direct side is llama-server's own tool calling
+(its `--jinja` template handling, its grammar). Requests alternate between the sides,
+so a busy machine's drift hits both alike; the processes never run at the same time.
 
 Per workload it prints, medians over the repeats:
   ttft_ms      client-side time to the first content or tool-call delta;
   tokens       completion tokens (usage);
   tok/s        end to end, completion tokens / (last byte - request sent): prefill,
                the hop and localtools' own work included, so the ratio is conservative;
-  overhead_ms  localtools' median wall time minus direct's, scaled to the same token
+  overhead_ms  per pair, localtools' wall time minus direct's scaled to the same token
                count: what the extra hop, rendering, tokenizing, grammar and parsing cost;
   ratio        localtools tok/s / direct tok/s (goal: >= 0.95);
   cpu          CPU time the localtools process spent per request and per completion
@@ -112,27 +113,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if binary is None:
         raise SystemExit(f"bench_remote: {why}")
     model = Path(args.model) if args.model else default_model_path()
-    server = LlamaServer(binary, model, jinja=True, n_ctx=2048, slots=1, threads=args.threads)
+    servers = [LlamaServer(binary, model, jinja=True, n_ctx=2048, slots=1, threads=args.threads) for _ in range(2)]
     proc = None
     try:
-        server.wait_ready()
-        proc, front = start_localtools(server.url, model)
-        sides = {"direct": server.url, "localtools": front}
+        for server in servers:
+            server.wait_ready()
+        proc, front = start_localtools(servers[0].url, model)
+        sides = {"localtools": front, "direct": servers[1].url}
         results: dict[str, Any] = {}
         with httpx.Client(timeout=300) as client:
-            for i, (name, workload) in enumerate(WORKLOADS.items()):
+            for name, workload in WORKLOADS.items():
                 body = {"model": "bench", "stream": True, "stream_options": {"include_usage": True},
                         "temperature": 0, "max_tokens": args.tokens, **workload}
                 print(f"bench_remote: {name}", file=sys.stderr, flush=True)
-                order = list(sides) if i % 2 == 0 else list(reversed(sides))
-                runs: dict[str, list[dict[str, float]]] = {}
+                for url in sides.values():  # warm-up: the slot's cache, the connection
+                    timed_stream(client, url, body)
+                runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
                 cpu = 0.0
-                for side in order:
-                    timed_stream(client, sides[side], body)  # warm-up: the slot's cache, the connection
-                    before = cpu_seconds(proc.pid)
-                    runs[side] = [timed_stream(client, sides[side], body) for _ in range(args.repeats)]
-                    if side == "localtools":
-                        cpu = cpu_seconds(proc.pid) - before
+                for _ in range(args.repeats):
+                    for side, url in sides.items():
+                        before = cpu_seconds(proc.pid)
+                        runs[side].append(timed_stream(client, url, body))
+                        if side == "localtools":
+                            cpu += cpu_seconds(proc.pid) - before
                 results[name] = summarize(runs)
                 tokens = sum(r["tokens"] for r in runs["localtools"])
                 results[name]["cpu_ms_per_request"] = 1000 * cpu / args.repeats
@@ -142,17 +145,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if proc is not None:
             proc.terminate()
             proc.wait(15)
-        server.kill()
+        for server in servers:
+            server.kill()
 
 
 def summarize(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-    direct, front = med["direct"], med["localtools"]
+    pairs = zip(runs["direct"], runs["localtools"], strict=True)
+    overhead = [f["wall_ms"] - d["wall_ms"] * f["tokens"] / max(1, d["tokens"]) for d, f in pairs]
     return {
-        "direct": direct,
-        "localtools": front,
-        "overhead_ms": front["wall_ms"] - direct["wall_ms"] * front["tokens"] / max(1, direct["tokens"]),
-        "decode_ratio": front["tps"] / direct["tps"],
+        "direct": med["direct"],
+        "localtools": med["localtools"],
+        "overhead_ms": statistics.median(overhead),
+        "decode_ratio": med["localtools"]["tps"] / med["direct"]["tps"],
     }
 
 
