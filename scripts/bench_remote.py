@@ -8,17 +8,21 @@ the same binary, model and flags: one called directly, one behind `localtools se
 differently; sharing one server's slots, each would evict the other's prompt). It sends
 the same OpenAI chat requests, streamed, greedy, to both: plain chat, tools with
 `tool_choice: required` and `auto`. The direct side is llama-server's own tool calling
-(its `--jinja` template handling, its grammar). Requests alternate between the sides,
-so a busy machine's drift hits both alike; the processes never run at the same time.
+(its `--jinja` template handling, its grammar). A third side, "raw", sends localtools'
+own upstream request (its prompt tokens, grammar, stop strings, built in-process) straight
+to localtools' llama-server: localtools vs raw is the cost of localtools itself, while
+localtools vs direct also compares two ways of doing tools (different tool prompts and
+grammars, so different work for the engine). Requests rotate between the sides, so a
+busy machine's drift hits all alike; the processes never run at the same time.
 
 Per workload it prints, medians over the repeats:
   ttft_ms      client-side time to the first content or tool-call delta;
   tokens       completion tokens (usage);
   tok/s        end to end, completion tokens / (last byte - request sent): prefill,
                the hop and localtools' own work included, so the ratio is conservative;
-  overhead_ms  per pair, localtools' wall time minus direct's scaled to the same token
-               count: what the extra hop, rendering, tokenizing, grammar and parsing cost;
-  ratio        localtools tok/s / direct tok/s (goal: >= 0.95);
+  overhead_ms  per pair, localtools' wall time minus the other side's scaled to the same
+               token count (vs raw: the extra hop, rendering, tokenizing, parsing);
+  ratio        localtools tok/s / the other side's (goal: >= 0.95);
   cpu          CPU time the localtools process spent per request and per completion
                token (from /proc; Linux): its cost, independent of how busy the
                machine is, which on a shared machine is also CPU taken from the engine.
@@ -60,32 +64,65 @@ WORKLOADS: dict[str, dict[str, Any]] = {
 }
 
 
+def _chat_delta(chunk: dict[str, Any]) -> tuple[bool, int | None]:
+    """(whether an OpenAI chat chunk carries output, its usage's completion tokens)."""
+    usage = (chunk.get("usage") or {}).get("completion_tokens")
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
+            return True, usage
+    return False, usage
+
+
+def _completion_delta(event: dict[str, Any]) -> tuple[bool, int | None]:
+    """The same for a llama-server /completion event."""
+    return bool(event.get("content")), event.get("tokens_predicted") if event.get("stop") else None
+
+
 def timed_stream(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, float]:
-    """One streamed chat request: time to first delta, last delta, completion tokens."""
+    """One streamed request (chat, or /completion for a body with `prompt`): time to the
+    first output, total time, completion tokens."""
+    raw = "prompt" in body
+    path, read = ("/completion", _completion_delta) if raw else ("/v1/chat/completions", _chat_delta)
     t0 = time.perf_counter()
-    first = last = None
+    first = None
     deltas = 0
     tokens = None
-    with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+    with client.stream("POST", url + path, json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if not line.startswith("data:") or line.endswith("[DONE]"):
                 continue
-            chunk = json.loads(line[5:])
-            if chunk.get("usage"):
-                tokens = chunk["usage"].get("completion_tokens")
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
-                    now = time.perf_counter()
-                    first = first if first is not None else now
-                    last = now
-                    deltas += 1
-    if first is None or last is None:
-        raise RuntimeError(f"no output from {url}")
+            output, usage = read(json.loads(line[5:]))
+            tokens = usage if usage is not None else tokens
+            if output:
+                first = first if first is not None else time.perf_counter()
+                deltas += 1
+    if first is None:
+        raise RuntimeError(f"no output from {url}{path}")
     end = time.perf_counter()
     n = int(tokens or deltas)
     return {"ttft_ms": (first - t0) * 1000, "tokens": n, "wall_ms": (end - t0) * 1000, "tps": n / (end - t0)}
+
+
+def raw_body(model: Path, upstream: str, workload: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    """The /completion body localtools itself sends upstream for this request (its prompt
+    tokens, grammar and stop strings), built in-process: the "raw" side."""
+    from localtools.engine import SamplingParams
+    from localtools.remote import llama_server, load_remote_runtime
+    from localtools.service import ChatOptions, start_chat
+
+    runtime = load_remote_runtime([upstream], str(model))
+    try:
+        options = ChatOptions(tools=workload.get("tools"), tool_choice=workload.get("tool_choice"),
+                              sampling=SamplingParams(max_tokens=max_tokens, temperature=0.0))
+        run = start_chat(runtime, workload["messages"], options)
+        handle = run._handle  # the generation as submitted: prompt and SamplingParams
+        run.cancel()
+        tokens = runtime.engine.tokenize_prompt(handle.prompt)
+        return llama_server.request_body(tokens, handle.params, -1, max_tokens)
+    finally:
+        runtime.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -119,21 +156,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for server in servers:
             server.wait_ready()
         proc, front = start_localtools(servers[0].url, model)
-        sides = {"localtools": front, "direct": servers[1].url}
+        sides = {"localtools": front, "raw": servers[0].url, "direct": servers[1].url}
         results: dict[str, Any] = {}
         with httpx.Client(timeout=300) as client:
             for name, workload in WORKLOADS.items():
                 body = {"model": "bench", "stream": True, "stream_options": {"include_usage": True},
                         "temperature": 0, "max_tokens": args.tokens, **workload}
                 print(f"bench_remote: {name}", file=sys.stderr, flush=True)
-                for url in sides.values():  # warm-up: the slot's cache, the connection
-                    timed_stream(client, url, body)
+                bodies = {"localtools": body, "raw": raw_body(model, servers[0].url, workload, args.tokens),
+                          "direct": body}
+                for side, url in sides.items():  # warm-up: the slot's cache, the connection
+                    timed_stream(client, url, bodies[side])
                 runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
                 cpu = 0.0
                 for _ in range(args.repeats):
                     for side, url in sides.items():
                         before = cpu_seconds(proc.pid)
-                        runs[side].append(timed_stream(client, url, body))
+                        runs[side].append(timed_stream(client, url, bodies[side]))
                         if side == "localtools":
                             cpu += cpu_seconds(proc.pid) - before
                 results[name] = summarize(runs)
@@ -151,14 +190,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarize(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-    pairs = zip(runs["direct"], runs["localtools"], strict=True)
-    overhead = [f["wall_ms"] - d["wall_ms"] * f["tokens"] / max(1, d["tokens"]) for d, f in pairs]
-    return {
-        "direct": med["direct"],
-        "localtools": med["localtools"],
-        "overhead_ms": statistics.median(overhead),
-        "decode_ratio": med["localtools"]["tps"] / med["direct"]["tps"],
-    }
+    out: dict[str, Any] = dict(med)
+    for base in ("direct", "raw"):
+        pairs = zip(runs[base], runs["localtools"], strict=True)
+        overhead = [f["wall_ms"] - d["wall_ms"] * f["tokens"] / max(1, d["tokens"]) for d, f in pairs]
+        out[f"overhead_ms_vs_{base}"] = statistics.median(overhead)
+        out[f"ratio_vs_{base}"] = med["localtools"]["tps"] / med[base]["tps"]
+    return out
 
 
 def main() -> None:
@@ -177,12 +215,14 @@ def main() -> None:
     print(f"model {report['model']}, llama-server -t {report['threads']}, {report['repeats']} repeats (medians)")
     print(f"{'workload':10} {'side':11} {'ttft ms':>8} {'wall ms':>8} {'tokens':>6} {'tok/s':>7}")
     for name, res in report["workloads"].items():
-        for side in ("direct", "localtools"):
+        for side in ("direct", "raw", "localtools"):
             r = res[side]
             print(f"{name:10} {side:11} {r['ttft_ms']:8.1f} {r['wall_ms']:8.1f} {r['tokens']:6.0f} {r['tps']:7.1f}")
-        print(f"{'':10} overhead {res['overhead_ms']:+.1f} ms per request, decode ratio {res['decode_ratio']:.3f}"
-              f" (goal >= 0.95); localtools CPU {res['cpu_ms_per_request']:.1f} ms per request,"
-              f" {res['cpu_ms_per_token']:.2f} ms per token")
+        for base in ("direct", "raw"):
+            print(f"{'':10} vs {base:6}: overhead {res[f'overhead_ms_vs_{base}']:+7.1f} ms per request, "
+                  f"ratio {res[f'ratio_vs_{base}']:.3f} (goal >= 0.95)")
+        print(f"{'':10} localtools CPU {res['cpu_ms_per_request']:.1f} ms per request, "
+              f"{res['cpu_ms_per_token']:.2f} ms per token")
 
 
 if __name__ == "__main__":
