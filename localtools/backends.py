@@ -8,7 +8,7 @@ seam knows which one it talks to.
 
 What crosses the seam, both ways:
 
-- in: the prompt text; `SamplingParams` (sampling, max_tokens, stop strings, and a
+- in: the prompt text (or token ids, for fill-in-the-middle); `SamplingParams` (sampling, max_tokens, stop strings, and a
   `gbnf.Grammar`: GBNF text, lazy or not, with its trigger patterns);
 - out: a handle that yields text pieces (sync or async), can be cancelled, and fills
   `GenerationStats` (prompt / cached / completion token counts, finish reason);
@@ -36,7 +36,7 @@ class BackendUnavailable(RuntimeError):
 class Generation(Protocol):
     """One submitted generation (`scheduler.GenerationHandle` is the reference one)."""
 
-    prompt: str
+    prompt: str | list[int]
     params: SamplingParams
     stats: GenerationStats
 
@@ -58,7 +58,7 @@ class Generation(Protocol):
 class GenerationBackend(Protocol):
     """A token source: submit a prompt, get pieces; report load; shut down."""
 
-    def submit(self, prompt: str, params: SamplingParams) -> Generation:
+    def submit(self, prompt: str | list[int], params: SamplingParams) -> Generation:
         """Start (or queue) a generation; raises QueueFull when too many wait."""
         ...
 

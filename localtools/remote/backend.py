@@ -41,7 +41,7 @@ class RemoteBackend:
 
     # ---- GenerationBackend -------------------------------------------------
 
-    def submit(self, prompt: str, params: SamplingParams) -> GenerationHandle:
+    def submit(self, prompt: str | list[int], params: SamplingParams) -> GenerationHandle:
         with self._lock:
             if self._closed:
                 raise RuntimeError("backend is closed")
@@ -94,7 +94,8 @@ class RemoteBackend:
                 self._running.discard(handle)
 
     def _generate(self, handle: GenerationHandle) -> None:
-        tokens = self.vocab.tokenize_prompt(handle.prompt)
+        prompt = handle.prompt  # text, or token ids already (fill-in-the-middle)
+        tokens = self.vocab.tokenize_prompt(prompt) if isinstance(prompt, str) else list(prompt)
         stats = handle.stats
         stats.prompt_tokens = len(tokens)
         if not tokens:
@@ -134,7 +135,7 @@ class RemoteBackend:
             finally:
                 self.pool.release(up, slot, end[0].slot if end else (None if up.kind != LLAMA_SERVER else -1), key)
 
-    def _pieces(self, up: Upstream, slot: int, prompt: str, tokens: list[int], params: SamplingParams,
+    def _pieces(self, up: Upstream, slot: int, prompt: str | list[int], tokens: list[int], params: SamplingParams,
                 end: list[StreamEnd]) -> Iterator[str]:
         """One attempt on one upstream, in its own protocol."""
         n_ctx = min(self.n_ctx, up.n_ctx or self.n_ctx)
@@ -146,7 +147,7 @@ class RemoteBackend:
             return llama_server.stream(client, up.url, body, n_ctx, end)
         # vLLM tokenizes text itself: write the BOS the in-process engine would add
         bos = self.vocab.bos_token_id
-        if tokens and tokens[0] == bos and not prompt.startswith(self.vocab.bos_token):
+        if isinstance(prompt, str) and tokens and tokens[0] == bos and not prompt.startswith(self.vocab.bos_token):
             prompt = self.vocab.bos_token + prompt
         body = vllm.request_body(up.model or "", prompt, params, max_tokens)
         return vllm.stream(client, up.url, body, len(tokens), n_ctx, end)

@@ -27,8 +27,9 @@ from localtools.engine import SamplingParams
 from localtools.remote.wire import StreamEnd, UpstreamFailed, reply_error, sse_data
 
 
-def request_body(model: str, prompt: str, params: SamplingParams, max_tokens: int) -> dict[str, Any]:
-    """The /v1/completions body for one generation (`prompt` with its BOS, if any)."""
+def request_body(model: str, prompt: str | list[int], params: SamplingParams, max_tokens: int) -> dict[str, Any]:
+    """The /v1/completions body for one generation (`prompt`: text with its BOS, if any, or
+    token ids as they are, e.g. a fill-in-the-middle prompt)."""
     body: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
