@@ -119,3 +119,16 @@ def test_an_upstream_killed_mid_test_loses_only_the_request_it_was_streaming(
     after = _weather_call(client)  # and the pool keeps serving from the survivor
     assert after.choices[0].finish_reason == "tool_calls"
     assert survivor.proc.poll() is None
+
+
+def test_logprobs_come_from_the_upstream(client: OpenAI) -> None:
+    reply = client.chat.completions.create(model="any", messages=ASK, max_tokens=12, temperature=0,
+                                           logprobs=True, top_logprobs=2)
+    choice = reply.choices[0]
+    entries = choice.logprobs.content
+    assert entries and len(entries) <= reply.usage.completion_tokens
+    assert "".join(e.token for e in entries) == choice.message.content
+    for entry in entries:
+        assert entry.logprob <= 0.0 and len(entry.top_logprobs) == 2
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob
+        assert abs(entry.logprob - entry.top_logprobs[0].logprob) < 1e-4  # greedy: the best one

@@ -114,7 +114,9 @@ class RemoteBackend:
             end: list[StreamEnd] = []
             sent = 0
             try:
-                for piece in self._pieces(up, slot, handle.prompt, tokens, handle.params, end):
+                stats.logprobs.clear()  # a retry starts over
+                wanted = stats.logprobs if handle.params.logprobs is not None else None
+                for piece in self._pieces(up, slot, handle.prompt, tokens, handle.params, end, wanted):
                     if handle.cancelled:  # closing the stream stops the upstream
                         stats.finish_reason = "cancelled"
                         stats.completion_tokens = sent  # one piece per token in both protocols
@@ -136,15 +138,16 @@ class RemoteBackend:
                 self.pool.release(up, slot, end[0].slot if end else (None if up.kind != LLAMA_SERVER else -1), key)
 
     def _pieces(self, up: Upstream, slot: int, prompt: str | list[int], tokens: list[int], params: SamplingParams,
-                end: list[StreamEnd]) -> Iterator[str]:
-        """One attempt on one upstream, in its own protocol."""
+                end: list[StreamEnd], logprobs: list[Any] | None) -> Iterator[str]:
+        """One attempt on one upstream, in its own protocol (logprobs: llama-server only;
+        vLLM's come as token strings, not bytes, and are not asked for)."""
         n_ctx = min(self.n_ctx, up.n_ctx or self.n_ctx)
         room = n_ctx - len(tokens)
         max_tokens = room if params.max_tokens is None else max(0, min(params.max_tokens, room))
         client = self.pool.client
         if up.kind == LLAMA_SERVER:
             body = llama_server.request_body(tokens, params, slot, max_tokens)
-            return llama_server.stream(client, up.url, body, n_ctx, end)
+            return llama_server.stream(client, up.url, body, n_ctx, end, logprobs, params.logprobs or 0)
         # vLLM tokenizes text itself: write the BOS the in-process engine would add
         bos = self.vocab.bos_token_id
         if isinstance(prompt, str) and tokens and tokens[0] == bos and not prompt.startswith(self.vocab.bos_token):

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from localtools.engine import SamplingParams
+from localtools.engine.logprobs import TokenLogprob
 from localtools.remote.wire import StreamEnd, UpstreamFailed, reply_error, sse_data
 
 TRIGGER_PATTERN = 2  # common_grammar_trigger_type: TOKEN 0, WORD 1, PATTERN 2, PATTERN_FULL 3
@@ -47,6 +48,8 @@ def request_body(tokens: list[int], params: SamplingParams, slot: int, max_token
     }
     if params.seed is not None:
         body["seed"] = params.seed
+    if params.logprobs is not None:  # per token: its logprob and the best alternatives
+        body["n_probs"] = max(1, params.logprobs)
     grammar = params.grammar
     if grammar is not None:
         body["grammar"] = grammar.gbnf
@@ -54,6 +57,20 @@ def request_body(tokens: list[int], params: SamplingParams, slot: int, max_token
             body["grammar_lazy"] = True
             body["grammar_triggers"] = [{"type": TRIGGER_PATTERN, "value": t} for t in grammar.triggers]
     return body
+
+
+def token_logprobs(event: dict[str, Any], offset: int, n_top: int) -> list[TokenLogprob]:
+    """An event's `completion_probabilities` as the engine's TokenLogprob records (its
+    `logprob`s: log of the probabilities before sampling, as llama-server reports them
+    without `post_sampling_probs`); `offset` is where the event's text starts, in bytes."""
+    out = []
+    for entry in event.get("completion_probabilities") or []:
+        text = bytes(entry.get("bytes") or [])
+        top = tuple((bytes(t.get("bytes") or []), float(t["logprob"]))
+                    for t in (entry.get("top_logprobs") or [])[:n_top])
+        out.append(TokenLogprob(int(entry["id"]), text, float(entry["logprob"]), offset, top))
+        offset += len(text)
+    return out
 
 
 def _end(event: dict[str, Any]) -> StreamEnd:
@@ -71,8 +88,10 @@ def _end(event: dict[str, Any]) -> StreamEnd:
     )
 
 
-def stream(client: httpx.Client, url: str, body: dict[str, Any], n_ctx: int, end: list[StreamEnd]) -> Iterator[str]:
-    """Text pieces of one /completion stream; its StreamEnd is appended to `end`.
+def stream(client: httpx.Client, url: str, body: dict[str, Any], n_ctx: int, end: list[StreamEnd],
+           logprobs: list[TokenLogprob] | None = None, n_top: int = 0) -> Iterator[str]:
+    """Text pieces of one /completion stream; its StreamEnd is appended to `end`, and
+    with `logprobs` (a list) each token's TokenLogprob to that list.
 
     Raises UpstreamFailed when the server is unreachable, refuses for its own reasons
     (5xx, no slot) or the stream breaks; the request's own faults raise what the
@@ -83,11 +102,15 @@ def stream(client: httpx.Client, url: str, body: dict[str, Any], n_ctx: int, end
             if response.status_code != 200:
                 raise reply_error(response.status_code, response.read().decode("utf-8", "replace"),
                                   len(body["prompt"]), n_ctx)
+            offset = 0  # bytes of text generated so far
             for event in sse_data(response):
                 if "error" in event:
                     raise UpstreamFailed(f"upstream error: {str(event['error'])[:300]}")
                 piece = event.get("content") or ""
+                if logprobs is not None:
+                    logprobs.extend(token_logprobs(event, offset, n_top))
                 if piece:
+                    offset += len(piece.encode("utf-8"))
                     yield piece
                 if event.get("stop"):
                     end.append(_end(event))
