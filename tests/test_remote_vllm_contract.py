@@ -139,3 +139,14 @@ def test_death_mid_stream_ends_the_stream_with_an_error_not_a_hang() -> None:
         finally:
             runtime.close()
         assert good.requests == []  # a stream that started is never retried elsewhere
+
+
+def test_embeddings_are_refused_with_the_reason(engine: ReplayEngine) -> None:
+    from localtools.engine import EngineError
+
+    runtime = _runtime(engine.url)
+    try:
+        with pytest.raises(EngineError, match="--engine-url"):
+            runtime.embedder()
+    finally:
+        runtime.close()

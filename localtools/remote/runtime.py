@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,6 +22,16 @@ from localtools.runtime import DEFAULT_N_CTX, ModelRuntime, _engine_templates, _
 log = logging.getLogger("localtools.remote")
 
 READ_TIMEOUT = 300.0  # seconds without a byte from an upstream before it counts as dead
+
+
+class RemoteRuntime(ModelRuntime):
+    """A runtime whose engine is elsewhere: what needs the weights here is refused."""
+
+    def embedder(self) -> Any:
+        from localtools.engine import EngineError
+
+        raise EngineError("embeddings are not served through --engine-url (this process has the "
+                          "tokenizer, not the weights); serve the embedding model in-process")
 
 
 def _vocab(path: Path) -> object:
@@ -83,7 +94,7 @@ def load_remote_runtime(
         created = int(os.path.getmtime(where.path))
     except OSError:
         created = 0
-    return ModelRuntime(
+    return RemoteRuntime(
         name=name,
         model_path=where.path,
         engine=vocab,
