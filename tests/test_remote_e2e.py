@@ -95,7 +95,7 @@ def _processing(server: LlamaServer) -> bool:
 def test_an_upstream_killed_mid_test_loses_only_the_request_it_was_streaming(
     client: OpenAI, upstreams: list[LlamaServer]
 ) -> None:
-    long_stream = client.chat.completions.create(model="any", messages=ENDLESS, max_tokens=400, temperature=0,
+    long_stream = client.chat.completions.create(model="any", messages=ENDLESS, max_tokens=1500, temperature=0,
                                                  stream=True)
     first = next(iter(long_stream))  # generating now, on one of the two
     assert first.choices[0].delta.role == "assistant"
