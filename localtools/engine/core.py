@@ -1,9 +1,16 @@
-"""The engine proper: one loaded model and one llama context, turning a prompt string
-into a stream of text pieces.
+"""The engine proper: one loaded model and one llama context with `n_parallel` sequence
+slots, turning prompt strings into streams of text pieces.
 
 Everything above it (templates, dialects, the API) deals in text; this deals in tokens
-and batches. Not thread-safe: one llama context serves one generation at a time.
-Callers go through `localtools.scheduler.Scheduler`.
+and batches. Not thread-safe: one thread drives it (`localtools.scheduler.Scheduler`),
+starting generations in free slots and stepping them all together (`step`).
+
+KV layout: one KV stream per slot (`kv_unified = false`), each `n_ctx` tokens long.
+llama-server uses one unified buffer instead; measured with llama-cpp-python 0.3.36,
+a unified buffer makes a sequence's logits depend on what the *other* slots hold (the
+attention runs over every cell, masked), so the same request at temperature 0 gave
+different text alone and in a busy batch. With split streams they are bitwise equal
+(tests/test_batching.py), which is what the reproducibility rule needs.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from localtools.engine.backend import (
     log_mark,
     log_since,
 )
-from localtools.engine.errors import ContextLengthExceeded, EngineError
+from localtools.engine.batch import BatchStepper
+from localtools.engine.errors import ContextLengthExceeded
 from localtools.engine.generation import Generation
-from localtools.engine.kv_cache import KVCache
+from localtools.engine.kv_cache import SlotCache, StateStore
 from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
 from localtools.engine.stops import compile_triggers
 from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
@@ -33,16 +41,18 @@ from localtools.gbnf import Grammar
 
 
 def _context_params(config: EngineConfig, n_ctx: int) -> Any:
-    """llama.cpp context parameters for `config` with an `n_ctx`-token window."""
+    """llama.cpp context parameters for `config`: `n_parallel` KV streams of `n_ctx` tokens."""
     # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
     # and on an oversubscribed machine a thread per CPU is several times slower.
     threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
     n_batch = max(1, min(config.n_batch, n_ctx))
     cparams = llama_cpp.llama_context_default_params()
-    cparams.n_ctx = n_ctx
+    n_seq = max(1, config.n_parallel)
+    cparams.n_ctx = n_ctx * n_seq
     cparams.n_batch = n_batch
     cparams.n_ubatch = n_batch
-    cparams.n_seq_max = 1
+    cparams.n_seq_max = n_seq
+    cparams.kv_unified = False  # one stream per slot: see the module docstring
     cparams.n_threads = threads
     cparams.n_threads_batch = config.n_threads_batch or threads
     cparams.no_perf = True
@@ -57,7 +67,8 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
 
 
 class Engine:
-    """One loaded model and one llama context, with prefix-reusing generation."""
+    """One loaded model and one llama context with sequence slots, generating with
+    per-slot prefix reuse."""
 
     def __init__(self, config: EngineConfig):
         check_model_file(config.model_path)
@@ -92,8 +103,9 @@ class Engine:
             )
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
-        self.n_ctx = llama_cpp.llama_n_ctx(ctx)
-        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self.n_ctx = llama_cpp.llama_n_ctx_seq(ctx)  # per slot
+        self.n_parallel = llama_cpp.llama_n_seq_max(ctx)
+        self._stepper = BatchStepper(ctx, self._n_batch)
 
         self.metadata: dict[str, str] = self._read_metadata()
         bos = llama_cpp.llama_vocab_bos(self._vocab)
@@ -106,8 +118,11 @@ class Engine:
 
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
-        self.kv = KVCache(ctx, self._memory, config.state_cache_slots, config.state_cache_mb * 1024 * 1024)
-        self._generating = False
+        self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024)
+        self.slots = [SlotCache(ctx, self._memory, self.store, seq) for seq in range(self.n_parallel)]
+        self.active: dict[int, Generation] = {}  # seq_id -> its running generation
+        self.tokens_generated = 0  # over the engine's life (metrics)
+        self.tokens_reused = 0  # prompt tokens taken from the KV cache (metrics)
         self._closed = False
         self.last_stats: GenerationStats | None = None
 
@@ -118,9 +133,10 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        if getattr(self, "_batch", None) is not None:
-            llama_cpp.llama_batch_free(self._batch)
-            self._batch = None
+        for gen in list(getattr(self, "active", {}).values()):
+            self.release(gen)
+        if getattr(self, "_stepper", None) is not None:
+            self._stepper.free()
         if getattr(self, "_ctx", None):
             llama_cpp.llama_free(self._ctx)
             self._ctx = None
@@ -181,31 +197,44 @@ class Engine:
         return self._ctx
 
     @property
+    def kv(self) -> SlotCache:
+        """Slot 0's cache (the only one with `n_parallel = 1`)."""
+        return self.slots[0]
+
+    @property
     def cached_tokens(self) -> list[int]:
-        """A copy of the tokens currently held in the KV cache."""
-        return list(self.kv.tokens)
+        """A copy of the tokens held in slot 0's KV cache."""
+        return list(self.slots[0].tokens)
 
     def reset_cache(self) -> None:
-        """Forget the KV cache and the saved states (the next prompt is evaluated from scratch)."""
-        self.kv.clear()
+        """Forget every slot's KV cache and the saved states (prompts evaluated from scratch)."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+        for slot in self.slots:
+            slot.tokens = []
+            slot.n_exact = 0
+        self.store.clear()
 
     @property
     def saved_states(self) -> list[int]:
         """Token counts of the KV states kept for conversations switched away from."""
-        return [len(st.tokens) for st in self.kv.states]
+        return [len(st.tokens) for st in self.store.states]
 
     @property
     def state_cache_slots(self) -> int:
         """How many saved KV states are kept (0: none); settable, e.g. by benchmarks."""
-        return self.kv.slots
+        return self.store.slots
 
     @state_cache_slots.setter
     def state_cache_slots(self, slots: int) -> None:
-        self.kv.slots = max(0, slots)
+        self.store.slots = max(0, slots)
 
     @property
     def state_cache_bytes(self) -> int:
-        return self.kv.max_bytes
+        return self.store.max_bytes
+
+    @property
+    def slots_busy(self) -> int:
+        return len(self.active)
 
     # ---- tokens ----------------------------------------------------------
 
@@ -271,54 +300,6 @@ class Engine:
         return piece
 
 
-    # ---- evaluation ------------------------------------------------------
-
-    def decode(self, tokens: list[int], start_pos: int, cancel: threading.Event | None) -> bool:
-        """Evaluate `tokens` at positions start_pos.. in n_batch chunks; logits for the last.
-
-        Returns False if cancelled between chunks (the cache then holds what was evaluated).
-        """
-        batch = self._batch
-        total = len(tokens)
-        for off in range(0, total, self._n_batch):
-            if cancel is not None and off > 0 and cancel.is_set():
-                return False
-            chunk = tokens[off : off + self._n_batch]
-            n = len(chunk)
-            batch.n_tokens = n
-            for i, tok in enumerate(chunk):
-                batch.token[i] = tok
-                batch.pos[i] = start_pos + off + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = 0
-            batch.logits[n - 1] = 1 if off + n == total else 0
-            rc = llama_cpp.llama_decode(self._ctx, batch)
-            if rc != 0:
-                self._resync_after_failure()
-                raise EngineError(f"llama_decode failed with code {rc}")
-            self.kv.tokens.extend(chunk)
-        return True
-
-    def decode_one(self, token: int, pos: int) -> None:
-        """Evaluate one sampled token at `pos` (the per-token fast path of `decode`)."""
-        batch = self._batch
-        batch.n_tokens = 1
-        batch.token[0] = token
-        batch.pos[0] = pos
-        batch.n_seq_id[0] = 1
-        batch.seq_id[0][0] = 0
-        batch.logits[0] = 1
-        rc = llama_cpp.llama_decode(self._ctx, batch)
-        if rc != 0:
-            self._resync_after_failure()
-            raise EngineError(f"llama_decode failed with code {rc}")
-        self.kv.tokens.append(token)
-
-    def _resync_after_failure(self) -> None:
-        """After a failed decode the cache contents are uncertain: start over."""
-        self.reset_cache()
-
     # ---- generation ------------------------------------------------------
 
     def compile_grammar(self, grammar: Grammar) -> GrammarSampler:
@@ -328,6 +309,66 @@ class Engine:
         """
         return compile_grammar(self, grammar)
 
+    def start(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        stats: GenerationStats | None = None,
+    ) -> Generation:
+        """Put a new generation in a free slot (the one whose cache shares the most with
+        the prompt); `step` then advances it. `prompt` is text, or tokens evaluated as
+        given (a fill-in-the-middle prompt). Raises ContextLengthExceeded / GrammarError
+        / ValueError for a bad request, RuntimeError when every slot is busy."""
+        if self._closed:
+            raise RuntimeError("engine is closed")
+        st = stats if stats is not None else GenerationStats()
+        t0 = time.perf_counter()
+        tokens = self.tokenize_prompt(prompt) if isinstance(prompt, str) else list(prompt)
+        st.prompt_tokens = len(tokens)
+        if not tokens:
+            raise ValueError("empty prompt")
+        if len(tokens) >= self.n_ctx:
+            raise ContextLengthExceeded(len(tokens), self.n_ctx)
+        slot = self._free_slot(tokens)
+        spec = params.grammar
+        triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
+        grammar = compile_grammar(self, spec) if spec is not None else None
+        chain = make_chain(params, self._n_vocab, self.config.seed)
+        gen = Generation(self, slot, tokens, params, chain, grammar, triggers, cancel, st, t0)
+        self.active[slot.seq_id] = gen
+        gen.start()
+        self.tokens_reused += st.cached_tokens
+        return gen
+
+    def _free_slot(self, tokens: list[int]) -> SlotCache:
+        free = [s for s in self.slots if s.seq_id not in self.active]
+        if not free:
+            raise RuntimeError(f"the engine is already generating in all its {self.n_parallel} slots")
+        # longest reusable prefix first; then the lowest id (llama.cpp batches
+        # consecutive sequence ids in one pass), then an empty slot
+        return max(free, key=lambda s: (s.reusable(tokens), -s.seq_id))
+
+    def step(self) -> int:
+        """Advance every active generation by one token (and one prompt chunk);
+        finished ones leave their slot. Returns the tokens evaluated."""
+        gens = []
+        for gen in self.active.values():
+            if gen.cancel is not None and gen.cancel.is_set():
+                gen.abort("cancelled")
+            if not gen.done:
+                gens.append(gen)
+        return self._stepper.step(gens) if gens else 0
+
+    def release(self, gen: Generation, finish: str = "cancelled") -> None:
+        """Take a generation out of its slot now (ending it first if it still runs)."""
+        gen.abort(finish)
+        gen.free()
+        if self.active.get(gen.slot.seq_id) is gen:
+            del self.active[gen.slot.seq_id]
+            self.tokens_generated += gen.n_gen
+        self.last_stats = gen.stats
+
     def generate(
         self,
         prompt: str | list[int],
@@ -335,37 +376,20 @@ class Engine:
         cancel: threading.Event | None = None,
         stats: GenerationStats | None = None,
     ) -> Iterator[str]:
-        """Yields text pieces. NOT thread-safe: callers go through the Scheduler.
-
-        `prompt` is text, or tokens evaluated as given (a fill-in-the-middle prompt).
+        """Yields text pieces of one generation, stepping the engine alone.
 
         Raises ContextLengthExceeded / GrammarError / ValueError on the first `next()`,
         before any text. `stats` is updated as generation runs and final when it ends.
+        Not for use while the Scheduler drives this engine.
         """
-        if self._closed:
-            raise RuntimeError("engine is closed")
-        st = stats if stats is not None else GenerationStats()
-        t0 = time.perf_counter()
-        tokens = self.tokenize_prompt(prompt) if isinstance(prompt, str) else list(prompt)
-        n_prompt = len(tokens)
-        st.prompt_tokens = n_prompt
-        if n_prompt == 0:
-            raise ValueError("empty prompt")
-        if n_prompt >= self.n_ctx:
-            raise ContextLengthExceeded(n_prompt, self.n_ctx)
-        spec = params.grammar
-        triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
-        grammar = compile_grammar(self, spec) if spec is not None else None
-        if self._generating:
-            if grammar is not None:
-                grammar.free()
-            raise RuntimeError("the engine is already generating (one generation at a time)")
-        chain = make_chain(params, self._n_vocab, self.config.seed)
-        run = Generation(self, tokens, params, chain, grammar, triggers, cancel, st, t0)
-        self._generating = True
+        gen = self.start(prompt, params, cancel, stats)
         try:
-            yield from run.run()
+            while True:
+                yield from gen.drain()
+                if gen.done:
+                    break
+                self.step()
+            if gen.error is not None:
+                raise gen.error
         finally:
-            self._generating = False
-            run.free()
-            self.last_stats = st
+            self.release(gen)

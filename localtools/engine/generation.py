@@ -1,8 +1,10 @@
-"""One generation's decoding loop: evaluate the prompt, then sample, check, emit and
-evaluate one token at a time until a stop, the budget or a cancel.
+"""One generation's state machine: evaluate the prompt in chunks, then sample, check,
+emit and evaluate one token at a time until a stop, the budget or a cancel.
 
-All per-generation state lives on a `Generation` object (not in the locals of one long
-function), so several can later be stepped side by side in one context.
+A `Generation` does not call llama.cpp's decode itself: the engine's step
+(`engine/batch.py`) evaluates what every active generation asks for (`prefill_chunk`,
+`pending`) and hands each its logits row (`on_logits`), so several generations advance
+side by side in one context, each in its own sequence slot.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 
+from localtools.engine.kv_cache import MIN_TAIL, SlotCache
 from localtools.engine.logprobs import LogprobRecorder
 from localtools.engine.sampling import GrammarSampler
 from localtools.engine.stops import TRIGGER_LOOKBACK, StopFilter, trigger_start
@@ -34,6 +36,7 @@ class Generation:
     def __init__(
         self,
         engine: Engine,
+        slot: SlotCache,
         tokens: list[int],
         params: SamplingParams,
         chain: Any,
@@ -44,6 +47,7 @@ class Generation:
         t0: float,
     ):
         self.engine = engine
+        self.slot = slot
         self.tokens = tokens
         self.chain = chain
         self.grammar = grammar
@@ -52,7 +56,7 @@ class Generation:
         self.stats = stats
         self.t0 = t0  # when the request started (time to first token counts from here)
         self.t1 = t0  # when decoding started
-        budget = engine.n_ctx - len(tokens)  # room left in the context window
+        budget = engine.n_ctx - len(tokens)  # room left in this slot's context window
         if params.max_tokens is not None:
             budget = min(budget, max(params.max_tokens, 0))
         self.budget = budget
@@ -64,8 +68,14 @@ class Generation:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.n_gen = 0
         self.finish = "length"
-        self.pos = len(tokens)  # KV position of the next token to evaluate
+        self.prefill_at = 0  # next prompt token to evaluate
+        self.pending: list[int] = []  # sampled token(s) to evaluate in the next step
+        self.pos = len(tokens)  # KV position of the next generated token
+        self.row = -1  # this sequence's logits row in the last evaluated batch
+        self.out: list[str] = []  # text pieces produced, drained by the caller
+        self.done = False
         self.logprobs = LogprobRecorder(engine, params.logprobs) if params.logprobs is not None else None
+        self.error: BaseException | None = None  # set when evaluation failed
 
     def free(self) -> None:
         """Release the native samplers (idempotent)."""
@@ -75,83 +85,139 @@ class Generation:
         if self.grammar is not None:
             self.grammar.free()
 
-    # ---- the run ---------------------------------------------------------
+    # ---- prompt ------------------------------------------------------------
 
-    def run(self) -> Iterator[str]:
-        """Yields text pieces; `stats` is updated as it goes and final at the end."""
-        if not self._eval_prompt():
-            return
-        st = self.stats
-        try:
-            yield from self._decode_loop()
-            tail = self._final_text()
-            if tail:
-                self._mark_first_token()
-                yield tail
-            st.finish_reason = self.finish
-        finally:
-            st.completion_tokens = self.n_gen
-            st.decode_seconds = time.perf_counter() - self.t1
-
-    def _eval_prompt(self) -> bool:
-        """Reuse what the KV cache shares with the prompt and evaluate the rest
-        (False: cancelled between batches)."""
-        engine, st, tokens = self.engine, self.stats, self.tokens
-        engine.kv.switch_state(tokens)
-        reused = engine.kv.reuse_prefix(tokens)
+    def start(self) -> None:
+        """Reuse what the slot's cache shares with the prompt (and saved states)."""
+        slot, st, tokens = self.slot, self.stats, self.tokens
+        slot.switch_state(tokens)
+        reused = slot.reuse_prefix(tokens)
         st.cached_tokens = reused
         st.prompt_eval_tokens = len(tokens) - reused
-        if not engine.decode(tokens[reused:], reused, self.cancel):
-            st.finish_reason = "cancelled"
-            st.prompt_seconds = time.perf_counter() - self.t0
-            return False
-        self.t1 = time.perf_counter()
-        st.prompt_seconds = self.t1 - self.t0
-        return True
+        self.prefill_at = reused
+        if self.budget <= 0:
+            self._end()
 
-    def _decode_loop(self) -> Iterator[str]:
-        cancel = self.cancel
-        while self.n_gen < self.budget:
-            if cancel is not None and cancel.is_set():
-                self.finish = "cancelled"
-                break
-            if self.logprobs is not None:  # the distribution the token is sampled from
-                self.logprobs.observe(self.grammar if self.constrained else None)
-            tok = self._sample()
-            if tok is None:
-                break
-            piece = self.engine.piece(tok)
-            if piece is None:  # end of generation
+    @property
+    def prefilling(self) -> bool:
+        return not self.done and self.prefill_at < len(self.tokens)
+
+    def prefill_chunk(self, limit: int) -> list[int]:
+        """The next prompt chunk, at most `limit` tokens, never 1 token (nor leaving 1):
+        single-token chunks change the numerics (kv_cache's reproducibility rule)."""
+        left = len(self.tokens) - self.prefill_at
+        if left <= limit:
+            return self.tokens[self.prefill_at :]
+        n = min(limit, left - MIN_TAIL)  # leave at least MIN_TAIL for the next chunk
+        if n < MIN_TAIL:
+            return []  # not enough room in this step
+        return self.tokens[self.prefill_at : self.prefill_at + n]
+
+    def prefilled(self, n: int, row: int) -> None:
+        """`n` prompt tokens were evaluated; `row` holds logits when it was the last chunk."""
+        self.slot.extend(self.tokens[self.prefill_at : self.prefill_at + n], exact=n >= MIN_TAIL)
+        self.prefill_at += n
+        if self.prefill_at >= len(self.tokens):
+            self.t1 = time.perf_counter()
+            self.stats.prompt_seconds = self.t1 - self.t0
+            self.on_logits(row)
+
+    # ---- one generated token --------------------------------------------------
+
+    def on_logits(self, row: int) -> None:
+        """Sample from `row`, emit its text, and queue it for evaluation (or finish)."""
+        self.row = row
+        if self.cancel is not None and self.cancel.is_set():
+            self.finish = "cancelled"
+            self._end()
+            return
+        if self.logprobs is not None:  # the distribution the token is sampled from
+            self.logprobs.observe(self.grammar if self.constrained else None, row)
+        tok = self._sample()
+        if tok is None:
+            self._end()
+            return
+        piece = self.engine.piece(tok)
+        if piece is None:  # end of generation
+            self.finish = "stop"
+            self._end()
+            return
+        self.n_gen += 1
+        if self.logprobs is not None:
+            self.stats.logprobs.append(self.logprobs.record(tok))
+        text = self.decoder.decode(piece)
+        to_eval: tuple[int, ...] = (tok,)
+        if self.awaiting and text:
+            text, to_eval = self._check_trigger(text, to_eval)
+        self.stats.completion_tokens = self.n_gen
+        if text:
+            out, stopped = self.stops.feed(text)
+            if out:
+                self._emit(out)
+            if stopped:
                 self.finish = "stop"
-                break
-            self.n_gen += 1
-            if self.logprobs is not None:
-                self.stats.logprobs.append(self.logprobs.record(tok))
-            text = self.decoder.decode(piece)
-            to_eval: tuple[int, ...] = (tok,)
-            if self.awaiting and text:
-                text, to_eval = self._check_trigger(text, to_eval)
-            self.stats.completion_tokens = self.n_gen
-            if text:
-                out, stopped = self.stops.feed(text)
-                if out:
-                    self._mark_first_token()
-                    yield out
-                if stopped:
-                    self.finish = "stop"
-                    break
-            if self.n_gen >= self.budget:
-                break
-            if not self._evaluate(to_eval):
-                break
+                self._end()
+                return
+        if self.n_gen >= self.budget or self.pos + len(to_eval) > self.engine.n_ctx:
+            self._end()
+            return
+        self._queue_eval(list(to_eval))
+
+    def _queue_eval(self, tokens: list[int]) -> None:
+        if not tokens:
+            # the grammar took back the whole latest token: evaluate the one before it
+            # again so that fresh logits exist for the next sample
+            self.pos -= 1
+            tokens = [self.slot.tokens[self.pos]]
+            self.slot.truncate(self.pos)
+        self.pending = tokens
+
+    def evaluated(self, row: int) -> None:
+        """The pending tokens were evaluated; `row` holds the logits after them."""
+        self.slot.extend(self.pending, exact=False)
+        self.pos += len(self.pending)
+        self.pending = []
+        self.on_logits(row)
+
+    def abort(self, finish: str) -> None:
+        """Stop now (cancelled, or the engine failed)."""
+        if not self.done:
+            self.finish = finish
+            self._end()
+
+    def _end(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.pending = []
+        if self.finish != "cancelled":
+            tail = self._final_text()
+            if tail:
+                self._emit(tail)
+        st = self.stats
+        st.finish_reason = self.finish
+        st.completion_tokens = self.n_gen
+        st.decode_seconds = time.perf_counter() - self.t1
+        if self.prefill_at < len(self.tokens):
+            st.prompt_seconds = time.perf_counter() - self.t0
+
+    def _emit(self, text: str) -> None:
+        if self.stats.first_token_seconds is None:
+            self.stats.first_token_seconds = time.perf_counter() - self.t0
+        self.out.append(text)
+
+    def drain(self) -> list[str]:
+        """The pieces produced since the last drain."""
+        out, self.out = self.out, []
+        return out
 
     # ---- one step's parts ---------------------------------------------------
 
     def _sample(self) -> int | None:
         """The next token (None: the grammar admits none; the generation stops)."""
         if not self.constrained:
-            return llama_cpp.llama_sampler_sample(self.chain, self.engine.ctx, -1)
-        tok = self.grammar.sample(self.chain)  # type: ignore[union-attr]
+            return llama_cpp.llama_sampler_sample(self.chain, self.engine.ctx, self.row)
+        tok = self.grammar.sample(self.chain, self.row)  # type: ignore[union-attr]
         if tok is None:
             log.warning("grammar admits no token here; stopping generation")
             self.finish = "stop"
@@ -184,17 +250,6 @@ class Generation:
         self.generated = ""
         return text, to_eval
 
-    def _evaluate(self, to_eval: tuple[int, ...]) -> bool:
-        """Evaluate the sampled token(s) so the next one can be sampled (False: no room)."""
-        if len(to_eval) == 1:
-            self.engine.decode_one(to_eval[0], self.pos)
-        elif to_eval:
-            if self.pos + len(to_eval) >= self.engine.n_ctx:
-                return False
-            self.engine.decode(list(to_eval), self.pos, None)
-        self.pos += len(to_eval)
-        return True
-
     def _final_text(self) -> str:
         """Text still held (a possible stop string's start, undecoded bytes) at the end."""
         tail = self.decoder.decode(b"", True)
@@ -205,6 +260,3 @@ class Generation:
             self.finish = "stop"
         return rest
 
-    def _mark_first_token(self) -> None:
-        if self.stats.first_token_seconds is None:
-            self.stats.first_token_seconds = time.perf_counter() - self.t0

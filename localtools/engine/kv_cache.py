@@ -1,8 +1,17 @@
-"""What the KV cache holds, and keeping it useful across requests.
+"""What each sequence slot's KV cache holds, and keeping it useful across requests.
 
-Two savings: a new prompt that shares a prefix with the cached tokens evaluates only
-what follows (prefix reuse), and the states of conversations switched away from are
-kept in RAM (saved-state slots), so two users taking turns do not re-evaluate each other.
+Two savings: a new prompt that shares a prefix with a slot's cached tokens evaluates
+only what follows (prefix reuse), and the states of conversations switched away from
+are kept in RAM (saved states, shared by all slots), so users taking turns do not
+re-evaluate each other.
+
+The reproducibility rule (README, "Reproducible output"): llama.cpp's K/V values for a
+token depend on how it was evaluated. A token evaluated alone (one token of its sequence
+in the step, as every generated token is) gets slightly different numbers than the same
+token inside a multi-token prompt chunk, while chunk sizes of 2 or more agree bitwise.
+So a slot reuses its cache only up to `n_exact`, the tokens evaluated in multi-token
+chunks, and always re-evaluates at least 2 prompt tokens: the logits that pick the first
+reply token then come from the same computation whatever the cache held before.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import llama_cpp
 log = logging.getLogger("localtools.engine")
 
 MIN_STATE_TOKENS = 32  # smaller savings are not worth a state copy
+MIN_TAIL = 2  # prompt tokens always evaluated again (see the module docstring)
 
 
 @dataclass
@@ -24,6 +34,7 @@ class SavedState:
     """The KV state of one sequence (llama_state_seq_get_data) and the tokens it holds."""
 
     tokens: list[int]
+    n_exact: int  # leading tokens whose K/V came from multi-token chunks
     data: Any  # ctypes uint8 array
     size: int
 
@@ -37,79 +48,114 @@ def common_prefix(a: list[int], b: list[int], limit: int) -> int:
     return i
 
 
-class KVCache:
-    """The tokens whose K/V sequence `seq_id` holds, in order, plus saved states."""
+def reusable(tokens: list[int], n_exact: int, prompt: list[int]) -> int:
+    """How many cached tokens a prompt may keep under the reproducibility rule."""
+    return common_prefix(tokens, prompt, min(n_exact, len(prompt) - MIN_TAIL))
 
-    def __init__(self, ctx: Any, memory: Any, slots: int, max_bytes: int, seq_id: int = 0):
+
+class StateStore:
+    """Saved KV states of sequences, most recently used last, bounded by count and bytes."""
+
+    def __init__(self, ctx: Any, slots: int, max_bytes: int):
         self._ctx = ctx
-        self._memory = memory
-        self.seq_id = seq_id
-        self.tokens: list[int] = []
-        self.states: list[SavedState] = []  # most recently used last
+        self.states: list[SavedState] = []
         self.slots = max(0, slots)
         self.max_bytes = max(0, max_bytes)
 
     def clear(self) -> None:
-        """Forget the cache and the saved states."""
-        llama_cpp.llama_memory_clear(self._memory, True)
-        self.tokens = []
         self.states = []
 
-    def switch_state(self, tokens: list[int]) -> None:
-        """Before a prompt that drops much of the cache: keep the cache's state, and bring
-        back a saved one that shares more with the prompt (two users taking turns)."""
-        if not self.slots:
-            return
-        limit = len(tokens) - 1
-        current = common_prefix(self.tokens, tokens, limit)
-        if len(self.tokens) - current < MIN_STATE_TOKENS:
-            return  # the cache mostly stays: nothing worth saving
-        best, best_len = None, current
+    def best(self, prompt: list[int], at_least: int) -> tuple[SavedState | None, int]:
+        """The saved state sharing the most reusable tokens with `prompt` (> at_least)."""
+        best, best_len = None, at_least
         for st in self.states:
-            n = common_prefix(st.tokens, tokens, limit)
+            n = reusable(st.tokens, st.n_exact, prompt)
             if n > best_len:
                 best, best_len = st, n
-        restore = best if best is not None and best_len >= current + MIN_STATE_TOKENS else None
-        if restore is not None:
-            self.states.remove(restore)  # before saving: saving may evict it (least recently used)
-        self._save_state()
-        if restore is not None:
-            self._restore_state(restore)
+        return best, best_len
 
-    def _save_state(self) -> None:
+    def save(self, seq_id: int, tokens: list[int], n_exact: int) -> None:
         ctx = self._ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, self.seq_id)
+        size = llama_cpp.llama_state_seq_get_size(ctx, seq_id)
         if size <= 0 or size > self.max_bytes:
             return
         buf = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, self.seq_id)
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, seq_id)
         if written <= 0:
             return
-        self.states.append(SavedState(list(self.tokens), buf, written))
+        self.states.append(SavedState(list(tokens), n_exact, buf, written))
         total = sum(st.size for st in self.states)
         while self.states and (len(self.states) > self.slots or total > self.max_bytes):
             total -= self.states.pop(0).size  # least recently used first
 
-    def _restore_state(self, st: SavedState) -> None:
-        """Load a saved state (already taken out of `states`) into the context."""
+
+class SlotCache:
+    """The tokens whose K/V sequence `seq_id` holds, in order."""
+
+    def __init__(self, ctx: Any, memory: Any, store: StateStore, seq_id: int = 0):
+        self._ctx = ctx
+        self._memory = memory
+        self.store = store
+        self.seq_id = seq_id
+        self.tokens: list[int] = []
+        self.n_exact = 0  # leading tokens evaluated in multi-token chunks
+
+    def clear(self) -> None:
+        """Forget this sequence's cache."""
+        llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, -1, -1)
+        self.tokens = []
+        self.n_exact = 0
+
+    def reusable(self, prompt: list[int]) -> int:
+        return reusable(self.tokens, self.n_exact, prompt)
+
+    def switch_state(self, prompt: list[int]) -> None:
+        """Before a prompt that drops much of the cache: keep the cache's state, and bring
+        back a saved one that shares more with the prompt (users taking turns)."""
+        store = self.store
+        if not store.slots:
+            return
+        current = self.reusable(prompt)
+        if len(self.tokens) - current < MIN_STATE_TOKENS:
+            return  # the cache mostly stays: nothing worth saving
+        best, best_len = store.best(prompt, current)
+        restore = best is not None and best_len >= current + MIN_STATE_TOKENS
+        if restore:
+            store.states.remove(best)  # before saving: saving may evict it (least recently used)
+        store.save(self.seq_id, self.tokens, self.n_exact)
+        if best is not None and restore:
+            self._restore(best)
+
+    def _restore(self, st: SavedState) -> None:
+        """Load a saved state (already taken out of the store) into this sequence."""
         llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, -1, -1)
         if llama_cpp.llama_state_seq_set_data(self._ctx, st.data, st.size, self.seq_id) == 0:
             log.warning("could not restore a saved KV state; evaluating the prompt again")
             self.clear()
             return
         self.tokens = list(st.tokens)
+        self.n_exact = st.n_exact
 
-    def reuse_prefix(self, tokens: list[int]) -> int:
-        """Keep the longest cached prefix of `tokens` (leaving >= 1 token to evaluate)."""
-        cached = self.tokens
-        limit = min(len(cached), len(tokens) - 1)
-        n = 0
-        while n < limit and cached[n] == tokens[n]:
-            n += 1
-        if n < len(cached):
-            if not llama_cpp.llama_memory_seq_rm(self._memory, -1, n, -1):
-                # e.g. recurrent models cannot drop a partial sequence
-                llama_cpp.llama_memory_clear(self._memory, True)
+    def reuse_prefix(self, prompt: list[int]) -> int:
+        """Keep the longest reusable cached prefix of `prompt`; drop the rest."""
+        n = self.reusable(prompt)
+        if n < len(self.tokens):
+            self.truncate(n)
+            if len(self.tokens) != n:
                 n = 0
-            del self.tokens[n:]
         return n
+
+    def truncate(self, n: int) -> None:
+        """Drop cached tokens from position `n` on."""
+        if not llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, n, -1):
+            # e.g. recurrent models cannot drop a partial sequence
+            self.clear()
+            return
+        del self.tokens[n:]
+        self.n_exact = min(self.n_exact, n)
+
+    def extend(self, tokens: list[int], exact: bool) -> None:
+        """Record tokens just evaluated (`exact`: in a multi-token chunk of this sequence)."""
+        if exact and self.n_exact == len(self.tokens):
+            self.n_exact += len(tokens)
+        self.tokens.extend(tokens)

@@ -74,10 +74,11 @@ class LogprobRecorder:
         self._data: Any = None  # candidates for grammar masking, made on first need
         self._view: Any = None
 
-    def observe(self, grammar: GrammarSampler | None) -> None:
+    def observe(self, grammar: GrammarSampler | None, row: int = -1) -> None:
         """Take this step's distribution: call before sampling, with the grammar that
-        constrains the token about to be sampled (None when none does)."""
-        ptr = llama_cpp.llama_get_logits_ith(self._engine.ctx, -1)
+        constrains the token about to be sampled (None when none does) and the
+        sequence's logits row in the last batch (several sequences share a batch)."""
+        ptr = llama_cpp.llama_get_logits_ith(self._engine.ctx, row)
         logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
         if grammar is not None:
             logits = self._masked(logits, grammar)

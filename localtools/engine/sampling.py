@@ -121,9 +121,9 @@ class GrammarSampler:
         llama_cpp.llama_sampler_apply(self.smpl, self._one_ref)
         return self._one[0].logit != float("-inf")
 
-    def _fill_candidates(self) -> None:
+    def _fill_candidates(self, row: int) -> None:
         np = self._np
-        logits = llama_cpp.llama_get_logits_ith(self._engine.ctx, -1)
+        logits = llama_cpp.llama_get_logits_ith(self._engine.ctx, row)
         self._view["id"] = self._ids
         self._view["logit"] = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
         self._view["p"] = 0.0
@@ -132,13 +132,15 @@ class GrammarSampler:
         self._arr.selected = -1
         self._arr.sorted = False
 
-    def sample(self, chain: Any) -> int | None:
-        """Pick the next token under the grammar and accept it everywhere (None: dead end)."""
-        self._fill_candidates()
+    def sample(self, chain: Any, row: int = -1) -> int | None:
+        """Pick the next token under the grammar and accept it everywhere (None: dead end).
+
+        `row` is the sequence's logits row in the last evaluated batch (-1: the last)."""
+        self._fill_candidates(row)
         llama_cpp.llama_sampler_apply(chain, self._arr_ref)
         token = self._selected_id() if self._arr.selected >= 0 else -1
         if token < 0 or not self.allows(token):
-            self._fill_candidates()
+            self._fill_candidates(row)
             llama_cpp.llama_sampler_apply(self.smpl, self._arr_ref)
             if not self._np.isfinite(self._view["logit"][: self._arr.size]).any():
                 return None

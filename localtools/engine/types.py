@@ -24,6 +24,8 @@ class EngineConfig:
     # evaluate it again (0 slots: off). Bounded by count and by total size.
     state_cache_slots: int = 4
     state_cache_mb: int = 512
+    # sequence slots decoded together (continuous batching); n_ctx is per slot
+    n_parallel: int = 1
 
 
 @dataclass

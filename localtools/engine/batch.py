@@ -1,0 +1,104 @@
+"""One step of continuous batching: evaluate what every active generation asks for.
+
+A step is one `llama_decode` holding the next token of every decoding sequence (one
+weight read for all of them), then, when a prompt waits, one chunk of it (chunked
+prefill: a long new prompt costs the others one chunk of latency per step, not its
+whole evaluation).
+
+Why the prompt chunk is its own `llama_decode` call rather than part of the decode
+batch: the context keeps one KV stream per sequence (`kv_unified = false`, see
+core.py), and llama.cpp then cuts every batch into micro-batches with the *same* number
+of tokens per sequence. A prompt chunk sharing a batch with 1-token decodes would be
+cut into a 1-token piece plus the rest — the same two graph evaluations as two calls,
+but the 1-token piece would change the prompt's numerics (kv_cache's reproducibility
+rule). Two calls give the same work with the prompt evaluated as one chunk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import llama_cpp
+
+from localtools.engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from localtools.engine.generation import Generation
+
+
+class BatchStepper:
+    """Owns the llama_batch buffer and runs steps over a set of generations."""
+
+    def __init__(self, ctx: Any, n_batch: int):
+        self._ctx = ctx
+        self.n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+
+    def free(self) -> None:
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+
+    def step(self, gens: list[Generation]) -> int:
+        """Advance every generation once; returns the number of tokens evaluated.
+
+        A generation whose evaluation fails gets `error` set and is ended; the others go on.
+        """
+        evaluated = self._decode_step([g for g in gens if g.pending and not g.done])
+        waiting = [g for g in gens if g.prefilling]
+        if waiting:
+            evaluated += self._prefill_step(waiting[0])
+        return evaluated
+
+    def _decode_step(self, decoding: list[Generation]) -> int:
+        if not decoding:
+            return 0
+        decoding.sort(key=lambda g: g.slot.seq_id)  # llama.cpp packs consecutive ids together
+        batch, n = self._batch, 0
+        placed: list[tuple[Generation, int]] = []
+        for gen in decoding:
+            toks = gen.pending
+            if n + len(toks) > self.n_batch:
+                break  # the rest go in the next step
+            for i, tok in enumerate(toks):
+                self._put(n + i, tok, gen.pos + i, gen.slot.seq_id, i == len(toks) - 1)
+            n += len(toks)
+            placed.append((gen, n - 1))
+        batch.n_tokens = n
+        if not self._decode([g for g, _ in placed]):
+            return 0
+        for gen, row in placed:
+            gen.evaluated(row)
+        return n
+
+    def _prefill_step(self, gen: Generation) -> int:
+        chunk = gen.prefill_chunk(self.n_batch)
+        if not chunk:
+            return 0
+        last = gen.prefill_at + len(chunk) == len(gen.tokens)
+        for i, tok in enumerate(chunk):
+            self._put(i, tok, gen.prefill_at + i, gen.slot.seq_id, last and i == len(chunk) - 1)
+        self._batch.n_tokens = len(chunk)
+        if not self._decode([gen]):
+            return 0
+        gen.prefilled(len(chunk), len(chunk) - 1)
+        return len(chunk)
+
+    def _put(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        batch = self._batch
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq_id
+        batch.logits[i] = 1 if logits else 0
+
+    def _decode(self, gens: list[Generation]) -> bool:
+        rc = llama_cpp.llama_decode(self._ctx, self._batch)
+        if rc == 0:
+            return True
+        # the contents of these sequences are uncertain now: start them over
+        for gen in gens:
+            gen.slot.clear()
+            gen.error = EngineError(f"llama_decode failed with code {rc}")
+            gen.abort("error")
+        return False
