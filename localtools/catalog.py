@@ -168,6 +168,9 @@ def _entry(name: str, table: dict[str, Any]) -> CatalogEntry:
         not isinstance(context_length, int) or isinstance(context_length, bool) or context_length <= 0
     ):
         raise CatalogError(f"models.{name}.context_length must be a positive integer")
+    parallel = table.get("parallel")
+    if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool) or parallel <= 0):
+        raise CatalogError(f"models.{name}.parallel must be a positive integer")
     return CatalogEntry(
         name=name,
         repo=repo,

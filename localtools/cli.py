@@ -121,6 +121,7 @@ def serve(
     tool_prompt: Path | None = typer.Option(None, "--tool-prompt", help="Jinja file rendering `tools` into the system prompt, replacing the dialect's."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
+    parallel: int | None = typer.Option(None, "--parallel", min=1, help="Requests decoded together, each in its own n_ctx slot (default: models.toml's `parallel`, else 4)."),
     max_body_mb: float = typer.Option(8, "--max-body-mb", help="Largest accepted request body, in MB (bigger: HTTP 413)."),
     alias: str | None = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),
@@ -181,6 +182,7 @@ def serve(
             tool_prompt_file=tool_prompt,
             max_queue=max_queue,
             alias=alias,
+            n_parallel=parallel,
         )
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None

@@ -48,6 +48,7 @@ class LocalModel:
         chat_template: str | Path | None = None,
         dialect: str | None = None,
         tool_prompt: str | Path | None = None,
+        parallel: int | None = None,
     ) -> None:
         self.runtime: ModelRuntime = load_runtime(
             str(model) if model is not None else None,
@@ -58,6 +59,7 @@ class LocalModel:
             chat_template_file=chat_template,
             dialect=dialect,
             tool_prompt_file=tool_prompt,
+            n_parallel=parallel,
         )
         self.name = self.runtime.name
 

@@ -1,8 +1,10 @@
-"""One model context, many requests: a FIFO queue in front of a single engine worker.
+"""One model context, many requests: a FIFO queue in front of the engine's slots.
 
-A llama context is not thread-safe and holds one KV cache, so generations run one at a
-time on a dedicated worker thread. Requests wait in FIFO order (none lost); callers get a
-`GenerationHandle` they can iterate from any thread or from asyncio, and cancel.
+A llama context is not thread-safe, so one worker thread owns the engine. It admits
+queued requests into free sequence slots (FIFO: nobody starves), steps every running
+generation together (continuous batching: one token each per step) and delivers the
+pieces. Callers get a `GenerationHandle` they can iterate from any thread or from
+asyncio, and cancel; a cancelled generation leaves its slot at the next step.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from localtools.engine import (
     ContextLengthExceeded,
@@ -175,24 +177,47 @@ class _Call:
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
 
 
+class _Rate:
+    """Generated tokens per second over the last `window` seconds (for /metrics)."""
+
+    def __init__(self, window: float = 10.0):
+        self.window = window
+        self._events: collections.deque[tuple[float, int]] = collections.deque()
+
+    def add(self, n: int) -> None:
+        if n > 0:
+            self._events.append((time.monotonic(), n))
+
+    def per_second(self) -> float:
+        now = time.monotonic()
+        events = self._events
+        while events and events[0][0] < now - self.window:
+            events.popleft()
+        return sum(n for _, n in events) / self.window
+
+
 class Scheduler:
-    """Serves generations FIFO on one worker thread that owns the engine.
+    """Serves generations on one worker thread that owns the engine, `engine.n_parallel`
+    at a time, the rest waiting FIFO.
 
     `call(fn)` runs small engine jobs (tokenize, count_tokens, metadata) on the same
-    worker; they are served between tokens of a running generation so they never wait
+    worker; they are served between steps of the running generations so they never wait
     for a long reply. Such functions must not start a generation themselves.
     """
 
     def __init__(self, engine: Engine, max_queue: int = 64):
         self.engine = engine
         self.max_queue = max_queue
+        self.n_slots = max(1, int(getattr(engine, "n_parallel", 1)))
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._queue: collections.deque[GenerationHandle] = collections.deque()
         self._calls: collections.deque[_Call] = collections.deque()
-        self._running: GenerationHandle | None = None
+        self._active: dict[GenerationHandle, Any] = {}  # handle -> its engine Generation
         self._closed = False
         self._avg_seconds = 5.0  # running estimate of one request's duration (for retry_after)
+        self._rate = _Rate()
+        self.requests_total = 0
         self._worker = threading.Thread(target=self._serve, name="localtools-engine", daemon=True)
         self._worker.start()
 
@@ -205,22 +230,42 @@ class Scheduler:
                 raise RuntimeError("scheduler is closed")
             depth = len(self._queue)
             if depth >= self.max_queue:
-                retry = min(60.0, max(1.0, self._avg_seconds * (depth + 1)))
+                retry = min(60.0, max(1.0, self._avg_seconds * (depth + 1) / self.n_slots))
                 raise QueueFull(depth, retry)
             handle = GenerationHandle(prompt, params, self)
             self._queue.append(handle)
+            self.requests_total += 1
             self._wake.notify()
         return handle
 
     def queue_depth(self) -> int:
-        """Requests waiting to start (the running one not counted)."""
+        """Requests waiting to start (the running ones not counted)."""
         with self._lock:
             return len(self._queue)
 
     @property
     def busy(self) -> bool:
         """Whether a generation is running now."""
-        return self._running is not None
+        return bool(self._active)
+
+    @property
+    def slots_busy(self) -> int:
+        """Sequence slots running a generation now."""
+        return len(self._active)
+
+    def stats(self) -> dict[str, float]:
+        """Numbers for /health and /metrics."""
+        with self._lock:
+            depth = len(self._queue)
+        return {
+            "slots_total": self.n_slots,
+            "slots_busy": len(self._active),
+            "queue_depth": depth,
+            "tokens_per_second": round(self._rate.per_second(), 3),
+            "tokens_generated_total": int(getattr(self.engine, "tokens_generated", 0)),
+            "prompt_tokens_reused_total": int(getattr(self.engine, "tokens_reused", 0)),
+            "requests_total": self.requests_total,
+        }
 
     def call(self, fn: Callable[[Engine], T]) -> T:
         """Run fn(engine) on the worker thread and return its result (or raise its error)."""
@@ -235,19 +280,20 @@ class Scheduler:
         return job.future.result()  # type: ignore[return-value]
 
     def close(self, cancel_running: bool = True, timeout: float | None = 30.0) -> None:
-        """Stop accepting work, cancel what waits (and the running one), stop the worker."""
+        """Stop accepting work, cancel what waits (and what runs), stop the worker."""
         with self._lock:
             self._closed = True
             waiting = list(self._queue)
             self._queue.clear()
-            running = self._running
+            running = list(self._active)
             self._wake.notify_all()
         for handle in waiting:
             handle._cancel.set()
             handle.stats.finish_reason = "cancelled"
             handle._finish()
-        if cancel_running and running is not None:
-            running._cancel.set()
+        if cancel_running:
+            for handle in running:
+                handle._cancel.set()
         if threading.current_thread() is not self._worker:
             self._worker.join(timeout)
 
@@ -259,30 +305,25 @@ class Scheduler:
             try:
                 self._queue.remove(handle)
             except ValueError:
-                return  # running or finished: the engine sees the cancel flag
+                return  # running or finished: the worker sees the cancel flag
         handle.stats.finish_reason = "cancelled"
         handle._finish()
 
     def _serve(self) -> None:
         while True:
             with self._lock:
-                while not self._queue and not self._calls and not self._closed:
+                while not self._queue and not self._calls and not self._active and not self._closed:
                     self._wake.wait()
-                if self._calls:
-                    handle = None
-                elif self._queue:
-                    handle = self._queue.popleft()
-                    self._running = handle
-                else:  # closed and nothing left
+                if self._closed and not self._active and not self._queue and not self._calls:
                     break
-            if handle is None:
-                self._run_calls()
-            else:
-                try:
-                    self._generate(handle)
-                finally:
-                    with self._lock:
-                        self._running = None
+                admit = []
+                while self._queue and len(self._active) + len(admit) < self.n_slots:
+                    admit.append(self._queue.popleft())
+            self._run_calls()
+            for handle in admit:
+                self._start(handle)
+            if self._active:
+                self._step()
         self._run_calls()  # fail nothing silently: serve calls that raced with close
 
     def _run_calls(self) -> None:
@@ -298,24 +339,51 @@ class Scheduler:
             except BaseException as exc:  # delivered to the caller
                 job.future.set_exception(exc)
 
-    def _generate(self, handle: GenerationHandle) -> None:
+    def _start(self, handle: GenerationHandle) -> None:
+        """Put a handle's generation in a slot (or end it: cancelled, bad request)."""
         if handle.cancelled:
             handle.stats.finish_reason = "cancelled"
             handle._finish()
             return
         handle.started_at = time.monotonic()
-        calls = self._calls
         try:
-            for piece in self.engine.generate(handle.prompt, handle.params, handle._cancel, handle.stats):
-                handle._put(piece)
-                if calls:
-                    self._run_calls()
+            gen = self.engine.start(handle.prompt, handle.params, handle._cancel, handle.stats)
         except _EXPECTED_ERRORS as exc:
             handle._finish(exc)
+            return
         except BaseException as exc:  # the worker must survive anything a request does
-            log.exception("generation failed")
+            log.exception("generation failed to start")
             handle._finish(exc)
-        else:
-            handle._finish()
-        took = time.monotonic() - handle.started_at
+            return
+        with self._lock:
+            self._active[handle] = gen
+        self._deliver(handle, gen)
+
+    def _step(self) -> None:
+        """One engine step for every running generation, then hand out the pieces."""
+        active = list(self._active.items())
+        before = sum(gen.n_gen for _, gen in active)
+        try:
+            self.engine.step()
+        except BaseException as exc:  # the worker must survive anything a request does
+            log.exception("engine step failed")
+            for _, gen in active:
+                gen.error = exc
+                gen.abort("error")
+        self._rate.add(sum(gen.n_gen for _, gen in active) - before)
+        for handle, gen in active:
+            self._deliver(handle, gen)
+
+    def _deliver(self, handle: GenerationHandle, gen: Any) -> None:
+        for piece in gen.drain():
+            handle._put(piece)
+        if not gen.done:
+            return
+        self.engine.release(gen)
+        with self._lock:
+            self._active.pop(handle, None)
+        if gen.error is not None and not isinstance(gen.error, _EXPECTED_ERRORS):
+            log.error("generation failed: %s", gen.error)
+        handle._finish(gen.error)
+        took = time.monotonic() - (handle.started_at or time.monotonic())
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * took

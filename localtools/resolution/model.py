@@ -33,6 +33,7 @@ class ModelLocation:
     dialect: str | None = None
     chat_template_file: Path | None = None
     n_ctx: int | None = None
+    parallel: int | None = None  # sequence slots pinned in models.toml (`parallel = N`)
     dialect_spec: dict[str, Any] | None = None  # a declarative dialect pinned in models.toml
     response_schema: dict[str, Any] | None = None  # or a transformers-style response_schema
 
@@ -82,6 +83,7 @@ def locate_model(model: str | None) -> ModelLocation:
             dialect=found.dialect,
             chat_template_file=found.chat_template_file,
             n_ctx=found.n_ctx,
+            parallel=extra.get("parallel"),
             dialect_spec=spec if isinstance(spec, dict) else None,
             response_schema=_response_schema(extra),
         )

@@ -1,13 +1,36 @@
-"""GET /health: liveness and queue depth for probes (no API key needed)."""
+"""GET /health (liveness, slots and queue for probes) and GET /metrics (Prometheus text
+format), neither needing an API key."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from localtools.api.errors import json_errors
 from localtools.api.routing import loaded_runtimes, pool_of
+
+# name -> (Prometheus type, help text, key in Scheduler.stats())
+METRICS = {
+    "localtools_slots_total": ("gauge", "Sequence slots (requests decoded together).", "slots_total"),
+    "localtools_slots_busy": ("gauge", "Slots running a generation now.", "slots_busy"),
+    "localtools_queue_depth": ("gauge", "Requests waiting for a slot.", "queue_depth"),
+    "localtools_tokens_per_second": ("gauge", "Generated tokens per second, last 10 s.", "tokens_per_second"),
+    "localtools_generated_tokens_total": ("counter", "Tokens generated.", "tokens_generated_total"),
+    "localtools_prompt_tokens_reused_total": (
+        "counter", "Prompt tokens taken from the KV cache instead of evaluated.", "prompt_tokens_reused_total"),
+    "localtools_requests_total": ("counter", "Generations submitted.", "requests_total"),
+}
+
+
+def scheduler_stats(scheduler: Any) -> dict[str, float]:
+    """The scheduler's numbers; queue depth only for one without `stats()` (a remote engine)."""
+    stats = getattr(scheduler, "stats", None)
+    if callable(stats):
+        return dict(stats())
+    return {"queue_depth": scheduler.queue_depth(), "slots_busy": int(bool(scheduler.busy))}
 
 
 async def health(request: Request) -> Response:
@@ -17,7 +40,26 @@ async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": pool.default.name, "queue": queue,
                              "models": {row["name"]: row["state"] for row in pool.status()}})
     state = request.app.state
-    return JSONResponse({"status": "ok", "model": state.runtime.name, "queue": state.scheduler.queue_depth()})
+    stats = scheduler_stats(state.scheduler)
+    body = {"status": "ok", "model": state.runtime.name, "queue": stats.get("queue_depth", 0)}
+    for key in ("slots_busy", "slots_total"):
+        if key in stats:
+            body[key] = stats[key]
+    return JSONResponse(body)
 
 
-routes = [Route("/health", json_errors(health), methods=["GET"])]
+async def metrics(request: Request) -> Response:
+    stats = scheduler_stats(request.app.state.scheduler)
+    model = request.app.state.runtime.name.replace("\\", "\\\\").replace('"', '\\"')
+    lines = []
+    for name, (kind, text, key) in METRICS.items():
+        if key not in stats:
+            continue
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f'{name}{{model="{model}"}} {stats[key]}']
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+routes = [
+    Route("/health", json_errors(health), methods=["GET"]),
+    Route("/metrics", json_errors(metrics), methods=["GET"]),
+]
