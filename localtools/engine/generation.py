@@ -206,6 +206,14 @@ class Generation:
             self.stats.first_token_seconds = time.perf_counter() - self.t0
         self.out.append(text)
 
+    def logits(self) -> Any:
+        """A copy of the logits the latest token was sampled from (numpy float32 array),
+        valid until the next step; for checks of numerics and for logprobs."""
+        import numpy as np
+
+        ptr = llama_cpp.llama_get_logits_ith(self.engine.ctx, self.row)
+        return np.ctypeslib.as_array(ptr, shape=(self.engine.n_vocab,)).copy()
+
     def drain(self) -> list[str]:
         """The pieces produced since the last drain."""
         out, self.out = self.out, []

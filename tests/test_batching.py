@@ -1,0 +1,199 @@
+"""Continuous batching in the engine (real model): several generations in one context,
+each with its own slot, sampler chain and grammar; batching and the KV cache's contents
+do not change a temperature-0 reply (the reproducibility rule, engine/kv_cache.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from localtools.engine import Engine, EngineConfig, SamplingParams
+from localtools.engine.kv_cache import MIN_TAIL
+from localtools.gbnf import Grammar
+
+pytestmark = pytest.mark.e2e
+
+SLOTS = 4
+
+
+def chatml(user: str, system: str = "You are a helpful assistant.") -> str:
+    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+
+
+PROMPTS = [
+    chatml("What is the capital of France?"),
+    chatml("Tell me a story about a cat."),
+    chatml("Write a haiku about the sea."),
+    chatml("List three colours."),
+    chatml("Explain what a CPU does in one sentence."),
+]
+GREEDY = SamplingParams(max_tokens=24, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def engine(model_path):
+    eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=1024, seed=1, n_parallel=SLOTS))
+    yield eng
+    eng.close()
+
+
+def alone(engine: Engine, prompt: str, params: SamplingParams = GREEDY) -> str:
+    return "".join(engine.generate(prompt, params))
+
+
+def together(engine: Engine, jobs: list[tuple[str, SamplingParams]], start_every: int = 0) -> list[str]:
+    """Run the jobs side by side; with `start_every`, job k starts after k*start_every
+    steps (so prompts are evaluated while others decode)."""
+    texts = [""] * len(jobs)
+    gens: dict[int, object] = {}
+    step = 0
+    while len(gens) < len(jobs) or any(not g.done for g in gens.values()):  # type: ignore[attr-defined]
+        for k, (prompt, params) in enumerate(jobs):
+            if k not in gens and step >= k * start_every:
+                gens[k] = engine.start(prompt, params)
+        engine.step()
+        step += 1
+        for k, gen in gens.items():
+            texts[k] += "".join(gen.drain())  # type: ignore[attr-defined]
+    for gen in gens.values():
+        texts_error = gen.error  # type: ignore[attr-defined]
+        assert texts_error is None
+        engine.release(gen)  # type: ignore[arg-type]
+    assert engine.slots_busy == 0
+    return texts
+
+
+def test_engine_has_slots_of_n_ctx_each(engine):
+    assert engine.n_parallel == SLOTS
+    assert engine.n_ctx == 1024
+
+
+def test_greedy_reply_is_the_same_alone_and_in_a_busy_batch(engine):
+    solo = [alone(engine, p) for p in PROMPTS[:SLOTS]]
+    assert len(set(solo)) == SLOTS and all(solo)
+    assert together(engine, [(p, GREEDY) for p in PROMPTS[:SLOTS]]) == solo
+    # staggered: prompts evaluated (chunked prefill) while the others decode
+    assert together(engine, [(p, GREEDY) for p in PROMPTS[:SLOTS]], start_every=3) == solo
+
+
+def test_same_request_three_times_interleaved_whatever_the_cache_held(engine):
+    target = PROMPTS[0]
+    engine.reset_cache()
+    first = alone(engine, target)
+    outputs = [first]
+    # the others share its system prompt (prefix reuse) and fill the slots' caches
+    for other in PROMPTS[1:3]:
+        alone(engine, other)
+        outputs.append(together(engine, [(PROMPTS[3], GREEDY), (target, GREEDY), (other, GREEDY)], start_every=2)[1])
+    # the same conversation continued: its earlier reply is in a slot's cache
+    outputs.append(alone(engine, target))
+    assert outputs == [first] * len(outputs)
+
+
+def test_reused_prefix_stops_before_generated_tokens_and_leaves_two(engine):
+    engine.reset_cache()
+    prompt = PROMPTS[1]
+    reply = alone(engine, prompt)
+    n_prompt = len(engine.tokenize_prompt(prompt))
+    follow = prompt + reply + "<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n"
+    gen = engine.start(follow, GREEDY)
+    # the slot holding `prompt` is chosen, and only its prompt's K/V is kept
+    assert gen.stats.cached_tokens == n_prompt
+    engine.release(gen)
+    gen = engine.start(prompt, GREEDY)
+    assert gen.stats.prompt_eval_tokens == MIN_TAIL
+    engine.release(gen)
+
+
+def test_constrained_and_free_requests_share_a_batch(engine):
+    names = ["alpha", "bravo", "charlie"]
+    jobs = [
+        (chatml(f"Call the tool {n}."), SamplingParams(
+            max_tokens=40, temperature=0.0,
+            grammar=Grammar(f'root ::= "{{\\"name\\": \\"{n}\\", \\"n\\": " [0-9]{{1,3}} "}}"')))
+        for n in names
+    ]
+    jobs.append((PROMPTS[1], GREEDY))
+    texts = together(engine, jobs)
+    for name, text in zip(names, texts[:3], strict=True):
+        assert json.loads(text)["name"] == name
+    assert texts[3] == alone(engine, PROMPTS[1])
+
+
+def test_lazy_grammar_per_slot(engine):
+    lazy = Grammar('root ::= "<tool>" [a-z]+ "</tool>"', lazy=True, triggers=["<tool>"])
+    jobs = [
+        (chatml("Say <tool> and then a word."), SamplingParams(max_tokens=30, temperature=0.0, grammar=lazy)),
+        (PROMPTS[2], GREEDY),
+    ]
+    texts = together(engine, jobs)
+    assert texts[1] == alone(engine, PROMPTS[2])
+    if "<tool>" in texts[0]:
+        tail = texts[0][texts[0].index("<tool>"):]
+        assert tail.startswith("<tool>") and ("</tool>" in tail or tail[6:].isalpha())
+
+
+def test_all_slots_busy_raises_and_release_frees_at_once(engine):
+    gens = [engine.start(p, GREEDY) for p in PROMPTS[:SLOTS]]
+    with pytest.raises(RuntimeError, match="already generating"):
+        engine.start(PROMPTS[4], GREEDY)
+    engine.step()
+    engine.release(gens[1])  # a cancel
+    assert engine.slots_busy == SLOTS - 1
+    extra = engine.start(PROMPTS[4], GREEDY)
+    assert extra.slot.seq_id == gens[1].slot.seq_id
+    cancel = threading.Event()
+    cancel.set()
+    gens[0].cancel = cancel
+    engine.step()
+    assert gens[0].done and gens[0].stats.finish_reason == "cancelled"
+    for gen in [*gens, extra]:
+        engine.release(gen)
+    assert engine.slots_busy == 0
+
+
+def first_logits(engine: Engine, prompt: str):
+    gen = engine.start(prompt, SamplingParams(max_tokens=1, temperature=0.0))
+    while gen.n_gen == 0 and not gen.done:
+        engine.step()
+    logits = gen.logits()
+    engine.release(gen)
+    return logits
+
+
+def test_first_token_logits_are_bitwise_equal_whatever_the_cache_held(engine):
+    """Stricter than comparing text: a greedy reply survives tiny differences, logits don't.
+    (Reusing K/V of generated tokens, or a 1-token tail, fails this.)"""
+    for prompt in PROMPTS[:3]:
+        engine.reset_cache()
+        reply = alone(engine, prompt)
+        follow = prompt + reply + "<|im_end|>\n<|im_start|>user\nTell me more.<|im_end|>\n<|im_start|>assistant\n"
+        after_reply = first_logits(engine, follow)  # the reply's tokens are in the cache
+        again = first_logits(engine, follow)  # the whole prompt is in the cache
+        engine.reset_cache()
+        fresh = first_logits(engine, follow)
+        assert (after_reply == fresh).all() and (again == fresh).all()
+
+
+def step_logits(engine: Engine, prompt: str, others: list[str]) -> list:
+    """Logits of every step of `prompt`'s generation, with `others` decoding beside it."""
+    side = [engine.start(p, GREEDY) for p in others]
+    gen = engine.start(prompt, GREEDY)
+    seen, n_gen = [], 0
+    while not gen.done:
+        engine.step()
+        if gen.n_gen != n_gen and not gen.done:  # a token was sampled from fresh logits
+            seen.append(gen.logits())
+            n_gen = gen.n_gen
+    for g in [*side, gen]:
+        engine.release(g)
+    return seen
+
+
+def test_decode_logits_are_bitwise_equal_alone_and_in_a_batch(engine):
+    solo = step_logits(engine, PROMPTS[0], [])
+    busy = step_logits(engine, PROMPTS[0], PROMPTS[1:SLOTS])
+    assert len(solo) == len(busy) > 5
+    assert all((a == b).all() for a, b in zip(solo, busy, strict=True))
