@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Concurrency benchmark: 1, 2, 4 and 8 streaming clients at once against
+`localtools serve --parallel 1`, `--parallel 4`, and llama-server `-np 4` when its binary
+is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
+
+    python scripts/bench_concurrency.py [--model PATH] [--max-tokens 64] [--threads N]
+
+Each client streams one request (mixed prompt lengths; every third offers a tool with
+`tool_choice: "required"`). Per server and client count it prints aggregate generated
+tokens/s, p50/p95 time to first token, p50 per-token latency, then the ratios the issue
+sets goals for. Not a timed test: on a shared machine the numbers are noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CLIENTS = (1, 2, 4, 8)
+LONG_SYSTEM = "You are a careful assistant. Answer in full sentences and give details. " * 12
+TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def request_body(k: int, max_tokens: int) -> dict[str, Any]:
+    kind = k % 3
+    if kind == 0:
+        messages = [{"role": "user", "content": f"Tell me a long story about a cat named {k}."}]
+    elif kind == 1:
+        messages = [{"role": "system", "content": LONG_SYSTEM},
+                    {"role": "user", "content": f"Explain in detail how bread is made (variant {k})."}]
+    else:
+        messages = [{"role": "user", "content": f"What is the weather in city number {k}?"}]
+    body: dict[str, Any] = {"model": "m", "messages": messages, "max_tokens": max_tokens, "stream": True,
+                            "temperature": 0.0, "stream_options": {"include_usage": True}}
+    if kind == 2:
+        body.update(tools=[TOOL], tool_choice="required")
+    return body
+
+
+@dataclass
+class ClientResult:
+    ttft: float | None
+    tokens: int
+    per_token: float | None
+    error: str | None = None
+
+
+def one_client(url: str, k: int, max_tokens: int) -> ClientResult:
+    t0 = time.perf_counter()
+    first = last = None
+    deltas, usage = 0, None
+    try:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=request_body(k, max_tokens),
+                          timeout=600) as resp:
+            if resp.status_code != 200:
+                return ClientResult(None, 0, None, f"HTTP {resp.status_code}")
+            for line in resp.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
+                        last = time.perf_counter()
+                        first = first or last
+                        deltas += 1
+    except httpx.HTTPError as exc:
+        return ClientResult(None, 0, None, type(exc).__name__)
+    tokens = int(usage["completion_tokens"]) if usage else deltas
+    per_token = (last - first) / (tokens - 1) if first is not None and last is not None and tokens > 1 else None
+    return ClientResult(None if first is None else first - t0, tokens, per_token)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def run_clients(url: str, n: int, max_tokens: int) -> dict[str, float]:
+    with ThreadPoolExecutor(n) as pool:
+        t0 = time.perf_counter()
+        results = list(pool.map(lambda k: one_client(url, k, max_tokens), range(n)))
+        wall = time.perf_counter() - t0
+    ttfts = [r.ttft for r in results if r.ttft is not None]
+    per_tok = [r.per_token for r in results if r.per_token is not None]
+    return {
+        "tok_s": sum(r.tokens for r in results) / wall,
+        "ttft_p50": pct(ttfts, 0.5), "ttft_p95": pct(ttfts, 0.95), "ttft_max": max(ttfts, default=float("nan")),
+        "tok_ms_p50": 1000 * pct(per_tok, 0.5),
+        "errors": sum(1 for r in results if r.error),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+@contextmanager
+def started(args: list[str], url: str) -> Iterator[str]:
+    log = open(os.devnull, "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    try:
+        wait_http(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def localtools_server(model: str | None, parallel: int, threads: int | None, n_ctx: int) -> Any:
+    port = free_port()
+    args = [sys.executable, "-m", "localtools", "serve", *([model] if model else []),
+            "--host", "127.0.0.1", "--port", str(port), "--parallel", str(parallel), "--n-ctx", str(n_ctx)]
+    if threads:
+        args += ["--threads", str(threads)]
+    return started(args, f"http://127.0.0.1:{port}")
+
+
+def llama_server_binary() -> Path | None:
+    env = os.environ.get("LOCALTOOLS_LLAMA_SERVER")
+    if env:
+        return Path(env) if os.access(env, os.X_OK) else None
+    from localtools.engine import llama_cpp_version
+
+    path = Path.home() / ".cache" / "localtools" / f"llama-server-{llama_cpp_version()}" / "llama-server"
+    return path if os.access(path, os.X_OK) else None
+
+
+def llama_server(binary: Path, model: str, slots: int, threads: int, n_ctx: int) -> Any:
+    port = free_port()
+    args = [str(binary), "-m", model, "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx * slots),
+            "-np", str(slots), "-t", str(threads), "--jinja", "--no-webui"]
+    return started(args, f"http://127.0.0.1:{port}")
+
+
+def measure(name: str, server: Any, max_tokens: int, clients: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    rows = {}
+    with server as url:
+        one_client(url, 0, 4)  # warm-up
+        for n in clients:
+            rows[n] = run_clients(url, n, max_tokens)
+            r = rows[n]
+            print(f"{name:<26} {n:>3}  {r['tok_s']:8.1f}  {r['ttft_p50']:7.2f}  {r['ttft_p95']:7.2f}  "
+                  f"{r['ttft_max']:7.2f}  {r['tok_ms_p50']:8.1f}  {r['errors']:>3}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="GGUF path (default: the bundled SmolLM2-135M)")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=None, help="threads for every server (default: each one's own)")
+    ap.add_argument("--n-ctx", type=int, default=2048, help="context per slot")
+    ap.add_argument("--clients", default=",".join(map(str, CLIENTS)))
+    ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
+    args = ap.parse_args(argv)
+    clients = tuple(int(c) for c in args.clients.split(","))
+    from localtools.default_model import default_model_path
+
+    model = args.model or str(default_model_path())
+    print(f"{os.cpu_count()} CPUs, model {Path(model).name}, {args.max_tokens} tokens per client")
+    print(f"{'server':<26} {'clients':>3} {'tok/s':>8} {'ttft p50':>7} {'p95':>7} {'max':>7} {'ms/tok':>8} err")
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    for parallel in (1, 4):
+        results[f"localtools --parallel {parallel}"] = measure(
+            f"localtools --parallel {parallel}", localtools_server(model, parallel, args.threads, args.n_ctx),
+            args.max_tokens, clients)
+    binary = llama_server_binary()
+    if binary is None:
+        print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
+    else:
+        threads = args.threads or max(1, (os.cpu_count() or 2) // 2)
+        results["llama-server -np 4"] = measure(
+            f"llama-server -np 4 -t {threads}", llama_server(binary, model, 4, threads, args.n_ctx),
+            args.max_tokens, clients)
+    print_ratios(results, clients)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def print_ratios(results: dict[str, dict[int, dict[str, float]]], clients: tuple[int, ...]) -> None:
+    one, four = results["localtools --parallel 1"], results["localtools --parallel 4"]
+    ref = results.get("llama-server -np 4")
+    print("\nratios (aggregate tok/s)")
+    for n in clients:
+        line = f"  {n} clients: --parallel 4 / --parallel 1 = {four[n]['tok_s'] / one[n]['tok_s']:.2f}"
+        if ref:
+            line += f"; localtools 4 / llama-server 4 = {four[n]['tok_s'] / ref[n]['tok_s']:.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
