@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import jsonschema
@@ -50,7 +51,8 @@ def call_request(k: int) -> dict[str, Any]:
         "messages": [{"role": "user", "content": f"Find me something about {TOPICS[k]}."}],
         "tools": [tool_for(k)],
         "tool_choice": "required",
-        "max_tokens": 80,
+        "parallel_tool_calls": False,
+        "max_tokens": 120,
         "temperature": 0.0,
     }
 
@@ -95,7 +97,7 @@ def test_health_reports_slots(server: tuple[int, str]) -> None:
 def test_eight_required_calls_each_get_their_own_tool(client: OpenAI, server: tuple[int, str]) -> None:
     def plain(k: int) -> tuple[str, str]:
         reply = client.chat.completions.create(**call_request(k))
-        assert reply.choices[0].finish_reason == "tool_calls"
+        assert reply.choices[0].finish_reason == "tool_calls", reply.choices[0].message
         call = reply.choices[0].message.tool_calls[0]
         return call.function.name, call.function.arguments
 
