@@ -221,3 +221,40 @@ def test_same_request_interleaved_gives_the_same_reply(client: OpenAI) -> None:
                     job.result()
     replies.append(target_text(client, stream=True))  # alone again, the cache warm
     assert replies == [first] * len(replies)
+
+
+# ---- LocalModel from several threads and asyncio tasks -----------------------------
+
+
+def test_local_model_from_threads_and_asyncio_tasks() -> None:
+    import asyncio
+
+    from localtools import LocalModel
+
+    with LocalModel(n_ctx=1024, parallel=SLOTS) as model:
+        def ask(k: int) -> tuple[str, str]:
+            body = call_request(k)
+            reply = model.chat(body["messages"], tools=body["tools"], tool_choice="required",
+                               parallel_tool_calls=False, max_tokens=120, temperature=0.0)
+            call = reply["choices"][0]["message"]["tool_calls"][0]["function"]  # type: ignore[index]
+            return call["name"], call["arguments"]
+
+        async def main() -> list[tuple[str, str]]:
+            return await asyncio.gather(*(asyncio.to_thread(ask, k) for k in range(6)))
+
+        with ThreadPoolExecutor(2) as pool:
+            stream = model.chat([{"role": "user", "content": "Tell me a long story."}], stream=True, max_tokens=200)
+            for n, _ in enumerate(stream):  # type: ignore[arg-type]
+                if n == 2:
+                    break  # leaves its slot
+            stream.close()  # type: ignore[union-attr]
+            side = pool.submit(ask, 6)
+            results = asyncio.run(main())
+            results.append(side.result())
+        for k, (name, args) in enumerate(results):
+            check_own_call(k, name, args)
+        scheduler = model.runtime.scheduler
+        deadline = time.monotonic() + 10
+        while scheduler.slots_busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler.slots_busy == 0 and scheduler.queue_depth() == 0
