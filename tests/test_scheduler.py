@@ -192,3 +192,49 @@ def test_close_cancels_everything(engine):
     assert running.stats.finish_reason == "cancelled"
     with pytest.raises(RuntimeError):
         sched.submit(PROMPT, forced("x"))
+
+
+# ---- several slots ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine2(model_path):
+    eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=1024, n_parallel=2))
+    yield eng
+    eng.close()
+
+
+def test_slots_run_side_by_side_and_the_rest_wait_fifo(engine2):
+    sched = Scheduler(engine2, max_queue=8)
+    try:
+        long = [sched.submit(PROMPT, long_run()) for _ in range(2)]
+        wait_until(lambda: sched.slots_busy == 2)
+        queued = [sched.submit(PROMPT, forced(f"q{i}", 6)) for i in range(4)]
+        assert sched.queue_depth() == 4 and sched.stats()["slots_busy"] == 2
+        time.sleep(0.3)
+        assert all(h.started_at is None for h in queued)  # no slot free yet
+        long[0].cancel()  # frees a slot: the queue moves one at a time, in order
+        for i, h in enumerate(queued):
+            assert h.text() == f"q{i}"
+        starts = [h.started_at for h in queued]
+        assert starts == sorted(starts)
+        assert not long[1].done  # still running beside them
+        long[1].cancel()
+        assert long[1].wait(10) and long[1].stats.finish_reason == "cancelled"
+        wait_until(lambda: sched.slots_busy == 0)
+        stats = sched.stats()
+        assert stats["queue_depth"] == 0 and stats["tokens_generated_total"] > 0
+    finally:
+        sched.close()
+
+
+def test_context_limit_is_per_slot(engine2):
+    sched = Scheduler(engine2, max_queue=8)
+    try:
+        too_long = "<|im_start|>user\n" + "cat " * 1100 + "<|im_end|>\n"
+        with pytest.raises(ContextLengthExceeded) as info:
+            sched.submit(too_long, forced("x")).text()
+        assert info.value.n_ctx == 1024
+        assert sched.submit(PROMPT, forced("fine")).text() == "fine"
+    finally:
+        sched.close()

@@ -3,9 +3,10 @@
 It turns a prompt string into a stream of text pieces, reusing the KV cache across
 prompts that share a prefix. Modules, one job each:
 
-- `core`: `Engine` (load, tokenize, evaluate batches, `generate`)
-- `generation`: one generation's decoding loop and its state
-- `kv_cache`: prefix reuse and saved-state slots
+- `core`: `Engine` (load, tokenize, sequence slots, `start`/`step`/`release`, `generate`)
+- `generation`: one generation's state machine (prompt chunks, sample, emit)
+- `batch`: one step over every running generation (continuous batching)
+- `kv_cache`: per-slot prefix reuse (the reproducibility rule) and saved states
 - `sampling`: the sampler chain and the grammar sampler beside it
 - `stops`: stop strings and lazy-grammar trigger search (pure Python)
 - `logprobs`: each sampled token's logprob and alternatives (two calls from the decode loop)

@@ -45,7 +45,7 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
     # and on an oversubscribed machine a thread per CPU is several times slower.
     threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
-    n_batch = max(1, min(config.n_batch, n_ctx))
+    n_batch = max(2, min(config.n_batch, n_ctx))  # prompt chunks are >= 2 tokens
     cparams = llama_cpp.llama_context_default_params()
     n_seq = max(1, config.n_parallel)
     cparams.n_ctx = n_ctx * n_seq
