@@ -316,7 +316,7 @@ class Scheduler:
                     self._wake.wait()
                 if self._closed and not self._active and not self._queue and not self._calls:
                     break
-                admit = []
+                admit: list[GenerationHandle] = []
                 while self._queue and len(self._active) + len(admit) < self.n_slots:
                     admit.append(self._queue.popleft())
             self._run_calls()

@@ -119,11 +119,12 @@ class SlotCache:
         if len(self.tokens) - current < MIN_STATE_TOKENS:
             return  # the cache mostly stays: nothing worth saving
         best, best_len = store.best(prompt, current)
-        restore = best is not None and best_len >= current + MIN_STATE_TOKENS
-        if restore:
+        if best is not None and best_len < current + MIN_STATE_TOKENS:
+            best = None
+        if best is not None:
             store.states.remove(best)  # before saving: saving may evict it (least recently used)
         store.save(self.seq_id, self.tokens, self.n_exact)
-        if best is not None and restore:
+        if best is not None:
             self._restore(best)
 
     def _restore(self, st: SavedState) -> None:
