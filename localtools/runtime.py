@@ -29,8 +29,9 @@ log = logging.getLogger("localtools.runtime")
 
 DEFAULT_N_CTX = 4096
 # Sequence slots decoded together (continuous batching). 4 as llama-server: on the 2-core
-# CPU it serves 4 streaming clients at ~1.3x the aggregate tokens/s of 1 slot, and each
-# slot costs one more n_ctx of KV cache (README, "Parallel requests").
+# CPU, 4 streaming clients got 1.2x the aggregate tokens/s of 1 slot and a shorter wait
+# for the first token (scripts/bench_concurrency.py, README); each slot costs one more
+# n_ctx of KV cache.
 DEFAULT_PARALLEL = 4
 
 __all__ = [
