@@ -33,7 +33,7 @@ from localtools.engine.backend import (
 from localtools.engine.batch import BatchStepper
 from localtools.engine.errors import ContextLengthExceeded
 from localtools.engine.generation import Generation
-from localtools.engine.kv_cache import SlotCache, StateStore
+from localtools.engine.kv_cache import MIN_STATE_TOKENS, SlotCache, StateStore
 from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
 from localtools.engine.stops import compile_triggers
 from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
@@ -345,9 +345,14 @@ class Engine:
         free = [s for s in self.slots if s.seq_id not in self.active]
         if not free:
             raise RuntimeError(f"the engine is already generating in all its {self.n_parallel} slots")
-        # longest reusable prefix first; then the lowest id (llama.cpp batches
-        # consecutive sequence ids in one pass), then an empty slot
-        return max(free, key=lambda s: (s.reusable(tokens), -s.seq_id))
+        # the longest reusable prefix when it saves real work, else the lowest id: with
+        # split KV streams llama.cpp evaluates only *consecutive* sequence ids in one pass,
+        # so {0, 2} running costs two passes per step and {0, 1} one
+        def worth(slot: SlotCache) -> tuple[int, int]:
+            n = slot.reusable(tokens)
+            return (n if n >= MIN_STATE_TOKENS else 0, -slot.seq_id)
+
+        return max(free, key=worth)
 
     def step(self) -> int:
         """Advance every active generation by one token (and one prompt chunk);
