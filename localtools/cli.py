@@ -163,7 +163,7 @@ def serve(
         from localtools.registry.launch import LoadOptions, build_pool
 
         defaults = LoadOptions(n_ctx, threads, n_gpu_layers, seed, str(chat_template) if chat_template else None,
-                               dialect, str(tool_prompt) if tool_prompt else None, max_queue)
+                               dialect, str(tool_prompt) if tool_prompt else None, max_queue, parallel)
         try:
             pool = build_pool(sources, models_file, defaults, max_loaded, idle_unload)
         except ValueError as exc:

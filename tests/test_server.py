@@ -199,6 +199,11 @@ def assert_model_free(base_url: str) -> None:
         waiting = httpx.get(f"{base_url}/health").json()["queue"]
         assert reply.result().json()["usage"]["completion_tokens"] == 2
     assert waiting == 0, "the abandoned generation was still running"
+    # with several slots a new request starts beside a leftover one: check none is left
+    deadline = time.monotonic() + 5
+    while (busy := httpx.get(f"{base_url}/health").json().get("slots_busy", 0)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert busy == 0, "the abandoned generation still holds a slot"
 
 
 def test_disconnect_mid_stream_frees_the_model(base_url: str) -> None:

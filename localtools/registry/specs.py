@@ -12,7 +12,7 @@ name (the catalog's layout):
 
 Keys: `model` (or `path`; required), `n_ctx`, `threads`, `n_gpu_layers`, `seed`,
 `chat_template`, `tool_prompt` (files, relative to the models file), `dialect`,
-`max_queue`. Unknown keys are an error at start-up, so a typo never goes unnoticed.
+`max_queue`, `parallel`. Unknown keys are an error at start-up, so a typo never goes unnoticed.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class LoadOptions:
     dialect: str | None = None
     tool_prompt_file: str | None = None
     max_queue: int = 64
+    n_parallel: int | None = None  # sequence slots (None: the catalog's, else the default)
 
 
 # models-file key -> (LoadOptions field, expected type; a file path when None)
@@ -52,6 +53,7 @@ _KEYS: dict[str, tuple[str, type | None]] = {
     "n_gpu_layers": ("n_gpu_layers", int),
     "seed": ("seed", int),
     "max_queue": ("max_queue", int),
+    "parallel": ("n_parallel", int),
     "dialect": ("dialect", str),
     "chat_template": ("chat_template_file", None),
     "tool_prompt": ("tool_prompt_file", None),

@@ -33,29 +33,40 @@ def scheduler_stats(scheduler: Any) -> dict[str, float]:
     return {"queue_depth": scheduler.queue_depth(), "slots_busy": int(bool(scheduler.busy))}
 
 
-async def health(request: Request) -> Response:
+def served_stats(request: Request) -> list[tuple[str, dict[str, float]]]:
+    """(model name, its scheduler's numbers) for each loaded model."""
     pool = pool_of(request)
-    if pool is not None:  # the default model's name; queue: every loaded model's together
-        queue = sum(runtime.scheduler.queue_depth() for runtime in loaded_runtimes(pool))
-        return JSONResponse({"status": "ok", "model": pool.default.name, "queue": queue,
-                             "models": {row["name"]: row["state"] for row in pool.status()}})
+    if pool is not None:
+        return [(runtime.name, scheduler_stats(runtime.scheduler)) for runtime in loaded_runtimes(pool)]
     state = request.app.state
-    stats = scheduler_stats(state.scheduler)
-    body = {"status": "ok", "model": state.runtime.name, "queue": stats.get("queue_depth", 0)}
+    return [(state.runtime.name, scheduler_stats(state.scheduler))]
+
+
+async def health(request: Request) -> Response:
+    served = served_stats(request)
+    counts: dict[str, Any] = {"queue": sum(stats.get("queue_depth", 0) for _, stats in served)}
     for key in ("slots_busy", "slots_total"):
-        if key in stats:
-            body[key] = stats[key]
-    return JSONResponse(body)
+        values = [stats[key] for _, stats in served if key in stats]
+        if values:
+            counts[key] = sum(values)
+    pool = pool_of(request)
+    if pool is not None:  # the default model's name; queue and slots: every loaded model's together
+        return JSONResponse({"status": "ok", "model": pool.default.name, **counts,
+                             "models": {row["name"]: row["state"] for row in pool.status()}})
+    return JSONResponse({"status": "ok", "model": request.app.state.runtime.name, **counts})
+
+
+def _label(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 async def metrics(request: Request) -> Response:
-    stats = scheduler_stats(request.app.state.scheduler)
-    model = request.app.state.runtime.name.replace("\\", "\\\\").replace('"', '\\"')
+    served = served_stats(request)
     lines = []
-    for name, (kind, text, key) in METRICS.items():
-        if key not in stats:
-            continue
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f'{name}{{model="{model}"}} {stats[key]}']
+    for metric, (kind, text, key) in METRICS.items():
+        samples = [f'{metric}{{model="{_label(name)}"}} {stats[key]}' for name, stats in served if key in stats]
+        if samples:
+            lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", *samples]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
