@@ -99,7 +99,7 @@ def _remote_loader(urls: list[str], chat_template_from: str | None) -> Any:
     from localtools.remote import load_remote_runtime
 
     def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
-             n_gpu_layers: int = 0, seed: int = -1, **options: Any) -> Any:
+             n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None, **options: Any) -> Any:
         return load_remote_runtime(urls, chat_template_from or model, **options)
 
     return load
@@ -180,9 +180,7 @@ def serve(
             chat_template_file=chat_template,
             dialect=dialect,
             tool_prompt_file=tool_prompt,
-            max_queue=max_queue,
-            alias=alias,
-            n_parallel=parallel,
+            max_queue=max_queue, alias=alias, n_parallel=parallel,
         )
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
