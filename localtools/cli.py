@@ -119,6 +119,11 @@ def serve(
     chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
     dialect: str | None = typer.Option(None, help="Tool-call dialect to use instead of the detected one (see `localtools inspect`)."),
     tool_prompt: Path | None = typer.Option(None, "--tool-prompt", help="Jinja file rendering `tools` into the system prompt, replacing the dialect's."),
+    auto_tools: str | None = typer.Option(
+        None, "--auto-tools",
+        help="tool_choice auto: 'decide' (the first tokens choose a call or text, for models without tool "
+        "training) or 'native' (the model opens calls itself). Default: models.toml, else the dialect's.",
+    ),
     api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
     parallel: int | None = typer.Option(None, "--parallel", min=1, help="Requests decoded together, each in its own n_ctx slot (default: models.toml's `parallel`, else 4)."),
@@ -180,7 +185,7 @@ def serve(
             chat_template_file=chat_template,
             dialect=dialect,
             tool_prompt_file=tool_prompt,
-            max_queue=max_queue, alias=alias, n_parallel=parallel,
+            max_queue=max_queue, alias=alias, n_parallel=parallel, auto_tools=auto_tools,
         )
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
@@ -226,6 +231,7 @@ def _dialect_report(choice: Any) -> dict[str, Any]:
         "dialect": resolution.dialect.name,
         "dialect_source": resolution.source,
         "dialect_evidence": list(resolution.evidence),
+        "auto_tools": f"{choice.auto_tools} (set by {choice.auto_tools_set_by})",
     }
     dialect_spec = getattr(resolution.dialect, "spec", None)
     if dialect_spec is not None:

@@ -68,6 +68,7 @@ class ModelRuntime:
     accepted_names: set[str] = field(default_factory=set)
     closed: bool = False
     choice: ModelChoice | None = None  # why these templates and this dialect (resolve_model)
+    auto_tools: str = "native"  # `auto` mode: "decide" (dialects/decide.py) | "native"
     _embedder: Any = field(default=None, repr=False)
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -163,12 +164,13 @@ def load_runtime(
     max_queue: int = 64,
     alias: str | None = None,
     n_parallel: int | None = None,
+    auto_tools: str | None = None,
 ) -> ModelRuntime:
     """Resolve, load and prepare one model. Raises ModelNotFound / RuntimeLoadError.
 
     What is served (file, templates, dialect) is `resolve_model`'s choice, the one
     `localtools inspect` reports; this only loads it."""
-    choice = resolve_model(model, chat_template_file=chat_template_file, dialect=dialect)
+    choice = resolve_model(model, chat_template_file=chat_template_file, dialect=dialect, auto_tools=auto_tools)
     if choice.refusal is not None:
         raise RuntimeLoadError(choice.refusal)
     where = choice.location
@@ -199,4 +201,5 @@ def load_runtime(
         created=created,
         accepted_names={name, where.name, where.path.name, where.path.stem},
         choice=choice,
+        auto_tools=choice.auto_tools,
     )

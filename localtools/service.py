@@ -271,7 +271,11 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
 
     grammar: Grammar | None = None
     calls_only = False
-    if calls_allowed:
+    deciding = False  # `auto` decided at the first tokens: call or text (dialects/decide.py)
+    if calls_allowed and choice == "auto" and getattr(runtime, "auto_tools", "native") == "decide":
+        grammar = runtime.dialect.decision_grammar(tools, options.parallel_tool_calls, prompt_tail=tail)
+        deciding = grammar is not None
+    if calls_allowed and not deciding:
         grammar = runtime.dialect.grammar(tools, choice, options.parallel_tool_calls, prompt_tail=tail)
         calls_only = grammar is not None and not grammar.lazy
     if grammar is None and not calls_allowed:
@@ -288,7 +292,10 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     # only be cut by max_tokens; parsing as a stream then closes a cut call the
     # same way in both modes, so streamed and non-streamed responses agree.
     parse_as_stream = options.stream or calls_only
-    parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=parse_as_stream)
+    if deciding:
+        parser = runtime.dialect.decision_parser(tools, prompt_tail=tail, stream=parse_as_stream)
+    else:
+        parser = runtime.dialect.parser(tools if calls_allowed else [], prompt_tail=tail, stream=parse_as_stream)
     handle = runtime.scheduler.submit(prompt, sampling)
     return ChatRun(
         handle, parser, runtime, calls_allowed, prompt, stream=options.stream, calls_only=calls_only,

@@ -191,6 +191,22 @@ class Dialect:
         """GBNF constraining calls: whole output for required/named, lazy for auto."""
         return None
 
+    # ---- `auto` for models that rarely open a call themselves (dialects/decide.py) ----
+    auto_tools_default: str = "native"  # "decide": the first tokens choose call or text
+
+    def decision_grammar(
+        self, tools: list[dict[str, Any]], parallel: bool, prompt_tail: str = ""
+    ) -> Grammar | None:
+        """A grammar whose first choice is a call over `tools` or free text (None: this
+        dialect cannot decide up front, and `auto` stays native)."""
+        return None
+
+    def decision_parser(
+        self, tools: list[dict[str, Any]], prompt_tail: str = "", stream: bool = True
+    ) -> StreamParser:
+        """The parser for replies made under `decision_grammar`."""
+        return self.parser(tools, prompt_tail, stream)
+
     def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         """Extra variables this family's templates read (e.g. Functionary's
         `generate_schema_from_functions`); the client's kwargs override them."""

@@ -23,3 +23,7 @@ DIALECT = register(
     )
 )
 DIALECT.priority = 10  # detection order: higher is tried first (see registry)
+# No tool training: in `auto` the first tokens choose between a call and text
+# (dialects/decide.py); the text branch opens with this, which the parser drops.
+DIALECT.auto_tools_default = "decide"
+DIALECT.text_opener = "Answer:"

@@ -16,3 +16,7 @@ SPEC = replace(HERMES, name="generic")
 
 DIALECT = register(SpecDialect(SPEC, Markers(), "No tool syntax known: tools in the system prompt"))
 DIALECT.priority = 0  # detection order: higher is tried first (see registry)
+# No tool training: in `auto` the first tokens choose between a call and text
+# (dialects/decide.py); the text branch opens with this, which the parser drops.
+DIALECT.auto_tools_default = "decide"
+DIALECT.text_opener = "Answer:"

@@ -87,6 +87,23 @@ def build_grammar(
     return Grammar(gbnf=_finish(rules, schemas), lazy=False)
 
 
+def call_list_rules(
+    spec: DialectSpec, tools: list[dict[str, Any]], parallel: bool
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Rules for `calls` (one call, or several when `parallel`) over `tools`, in the
+    dialect's syntax, and the argument schemas they refer to (for `finish_grammar`)."""
+    rules: list[str] = []
+    schemas: dict[str, dict[str, Any]] = {}
+    _add_call_rules(spec, tools, schemas, rules)
+    rules.append(f"calls ::= {_calls_body(spec, parallel)}")
+    return rules, schemas
+
+
+def finish_grammar(rules: list[str], schemas: dict[str, dict[str, Any]]) -> str:
+    """The GBNF text of `rules` plus the converted argument schemas."""
+    return _finish(rules, schemas)
+
+
 def _add_call_rules(
     spec: DialectSpec, chosen: list[dict[str, Any]], schemas: dict[str, dict[str, Any]], rules: list[str]
 ) -> None:

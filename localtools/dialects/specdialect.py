@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localtools.dialects.base import Dialect, Grammar, StreamParser
+from localtools.dialects.decide import DEFAULT_TEXT_OPENER
 from localtools.dialects.parsing import make_parser
 from localtools.dialects.spec import DialectSpec
 
@@ -122,6 +123,7 @@ class SpecDialect(Dialect):
     # the spec calls are written in (history rendering, grammar) where it differs from
     # the one the parser reads (Mistral's templates without [ARGS] write the JSON array)
     render_spec: DialectSpec | None = None
+    text_opener: str = DEFAULT_TEXT_OPENER  # decide mode: what the text branch starts with (dialects/decide.py)
 
     def __init__(self, spec: DialectSpec, markers: Markers | None = None, summary: str = "") -> None:
         self.spec = spec
@@ -158,6 +160,25 @@ class SpecDialect(Dialect):
         from localtools.dialects.grammar import build_grammar
 
         return build_grammar(self.render_spec or self.spec, tools, tool_choice, parallel, prompt_tail)
+
+    def decision_grammar(
+        self, tools: list[dict[str, Any]], parallel: bool, prompt_tail: str = ""
+    ) -> Grammar | None:
+        from localtools.dialects.decide import decision_grammar
+        from localtools.dialects.grammar import prompt_opens_call
+
+        if not tools or prompt_opens_call(self.spec, prompt_tail):
+            return None  # the generation prompt already opened a call: nothing to decide
+        if self.spec.reasoning and prompt_tail.rstrip().endswith(self.spec.reasoning.start.strip()):
+            return None  # the prompt opened a reasoning block: the model thinks first
+        return decision_grammar(self.render_spec or self.spec, tools, parallel, self.text_opener)
+
+    def decision_parser(
+        self, tools: list[dict[str, Any]], prompt_tail: str = "", stream: bool = True
+    ) -> StreamParser:
+        from localtools.dialects.decide import OpenerStripper
+
+        return OpenerStripper(self.parser(tools, prompt_tail, stream), self.text_opener)
 
     def stop_strings(self) -> list[str]:
         return list(self.spec.stops)

@@ -14,6 +14,7 @@ from typing import Any
 
 from localtools.default_model import HOW_TO_GET, default_model_path
 from localtools.dialects.base import Detection, Dialect
+from localtools.dialects.decide import AUTO_TOOLS_MODES
 from localtools.resolution.dialect import Resolution, resolve_dialect
 from localtools.resolution.templates import (
     ModelNotFound,
@@ -36,6 +37,7 @@ class ModelLocation:
     parallel: int | None = None  # sequence slots pinned in models.toml (`parallel = N`)
     dialect_spec: dict[str, Any] | None = None  # a declarative dialect pinned in models.toml
     response_schema: dict[str, Any] | None = None  # or a transformers-style response_schema
+    auto_tools: str | None = None  # models.toml `auto_tools`: "decide" | "native"
 
 
 @dataclass
@@ -49,6 +51,8 @@ class ModelChoice:
     resolution: Resolution  # the dialect, how it was chosen (source) and the evidence
     dialect_set_by: str  # "--dialect" or "the model catalog": whose pin applied, if any
     refusal: str | None = None  # why serve refuses the template (then no analysis ran)
+    auto_tools: str = "native"  # `auto` mode: "decide" (call or text at the first tokens) | "native"
+    auto_tools_set_by: str = "the dialect"  # "--auto-tools", "the model catalog" or "the dialect"
 
     @property
     def dialect(self) -> Dialect:
@@ -86,6 +90,7 @@ def locate_model(model: str | None) -> ModelLocation:
             parallel=extra.get("parallel"),
             dialect_spec=spec if isinstance(spec, dict) else None,
             response_schema=_response_schema(extra),
+            auto_tools=_auto_tools(extra.get("auto_tools"), "models.toml auto_tools"),
         )
     if model is None:
         path = default_model_path()
@@ -110,12 +115,31 @@ def _response_schema(extra: dict[str, Any]) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
+def _auto_tools(value: Any, where: str) -> str | None:
+    """A checked `auto_tools` setting (None: not set)."""
+    if value is None:
+        return None
+    if value not in AUTO_TOOLS_MODES:
+        raise RuntimeLoadError(f"{where} must be one of {', '.join(AUTO_TOOLS_MODES)}, not {value!r}")
+    return str(value)
+
+
+def _auto_tools_choice(forced: str | None, where: ModelLocation | None, dialect: Dialect) -> tuple[str, str]:
+    """`auto` mode and who set it: --auto-tools, else models.toml, else the dialect's default."""
+    if _auto_tools(forced, "--auto-tools"):
+        return str(forced), "--auto-tools"
+    if where is not None and where.auto_tools:
+        return where.auto_tools, "the model catalog"
+    return dialect.auto_tools_default, "the dialect"
+
+
 def resolve_model(
     model: str | None = None,
     *,
     chat_template_file: str | Path | None = None,
     dialect: str | None = None,
     bare_template: str | Path | None = None,
+    auto_tools: str | None = None,
 ) -> ModelChoice:
     """Model file, chat templates and dialect for `model` (a path, catalog name, or None: the default).
 
@@ -124,6 +148,7 @@ def resolve_model(
     Dialect: `dialect` (--dialect), else models.toml `dialect` / `dialect_spec` /
     `response_schema` (only with the catalog's own template), else detection, analysis,
     fallback. `bare_template`: a template file with no model (inspect --template).
+    `auto_tools` (--auto-tools), else models.toml `auto_tools`, else the dialect's default.
     Raises ModelNotFound / RuntimeLoadError.
     """
     where = None if bare_template is not None else locate_model(model)
@@ -148,4 +173,5 @@ def resolve_model(
         raise RuntimeLoadError(f"{exc.args[0]} (from {how})") from None
     except ValueError as exc:
         raise RuntimeLoadError(f"invalid dialect description (dialect_spec / response_schema, from {how}): {exc}") from None
-    return ModelChoice(where, templates, origin, key, resolution, how, refusal)
+    mode, set_by = _auto_tools_choice(auto_tools, where, resolution.dialect)
+    return ModelChoice(where, templates, origin, key, resolution, how, refusal, mode, set_by)

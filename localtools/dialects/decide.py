@@ -1,0 +1,89 @@
+"""`auto` for models without tool training: the first tokens decide, call or text.
+
+An untrained model rarely opens a call marker on its own, so a lazy grammar
+waiting for that marker never fires (SmolLM2-135M made no call at all). In
+"decide" mode the whole reply is constrained instead, and the choice is made
+at its first token: either the dialect's call syntax over the offered tools
+(names from the list, arguments by their schemas, several calls when parallel
+calls are allowed) or a short text opener followed by any text at all. The
+opener turns the first token into a choice between two continuations (the
+call marker against the opener) rather than the marker against every word
+prose could start with; the parser drops it, so a client sees only the text.
+
+Which dialects decide by default, and their opener, is each dialect module's
+knowledge (`Dialect.auto_tools_default`, `SpecDialect.text_opener`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localtools.dialects.base import Event, StreamParser
+from localtools.dialects.grammar import call_list_rules, finish_grammar
+from localtools.dialects.spec import DialectSpec
+from localtools.gbnf import Grammar, gbnf_literal
+
+DECIDE = "decide"
+NATIVE = "native"
+AUTO_TOOLS_MODES = (DECIDE, NATIVE)
+
+DEFAULT_TEXT_OPENER = "Answer:"  # for dialects that do not name their own
+
+
+def decision_grammar(spec: DialectSpec, tools: list[dict[str, Any]], parallel: bool, opener: str) -> Grammar:
+    """`root ::= calls | text`: the calls over `tools`, or `opener` then any text.
+
+    With an empty opener the text branch is any text not starting with the first
+    character of the call syntax."""
+    rules, schemas = call_list_rules(spec, tools, parallel)
+    rules.insert(0, "root ::= calls | text-reply")
+    if opener:
+        rules.append(f"text-reply ::= {gbnf_literal(opener)} free-text")
+    else:
+        first = (spec.section_start or spec.call_start or "{")[:1]
+        excluded = "\\\\" if first == "\\" else first.replace("]", "\\]").replace("^", "\\^")
+        rules.append(f"text-reply ::= [^{excluded}\\x00] free-text")
+    rules.append("free-text ::= [^\\x00]*")
+    return Grammar(gbnf=finish_grammar(rules, schemas))
+
+
+class OpenerStripper:
+    """A parser that drops a leading text opener (and the whitespace after it).
+
+    Text that does not start with the opener passes through unchanged, so the
+    same parser serves replies made with or without the decision grammar."""
+
+    def __init__(self, inner: StreamParser, opener: str) -> None:
+        self._inner = inner
+        self._opener = opener
+        self._head = ""  # text held while the opener may still be arriving
+        self._opened = not opener  # the opener was seen (or there is none)
+        self._passing = not opener  # past the head: everything goes to the inner parser
+
+    def feed(self, text: str) -> list[Event]:
+        if self._passing:
+            return self._inner.feed(text)
+        self._head += text
+        if not self._opened:
+            if len(self._head) < len(self._opener) and self._opener.startswith(self._head):
+                return []
+            if not self._head.startswith(self._opener):
+                return self._release(self._head)
+            self._head = self._head[len(self._opener):]
+            self._opened = True
+        rest = self._head.lstrip()
+        if not rest:
+            self._head = ""
+            return []
+        return self._release(rest)
+
+    def _release(self, text: str) -> list[Event]:
+        self._passing = True
+        self._head = ""
+        return self._inner.feed(text)
+
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        if not self._passing and not self._opened and self._head:
+            events = self._inner.feed(self._head)  # a reply shorter than the opener
+        return events + self._inner.finish()
