@@ -10,13 +10,13 @@ from dataclasses import replace
 
 from localtools.dialects.hermes import SPEC as HERMES
 from localtools.dialects.registry import register
-from localtools.dialects.specdialect import Markers, SpecDialect
+from localtools.dialects.specdialect import Markers
+from localtools.dialects.untrained import UntrainedDialect
 
 SPEC = replace(HERMES, name="generic")
 
-DIALECT = register(SpecDialect(SPEC, Markers(), "No tool syntax known: tools in the system prompt"))
+DIALECT = register(UntrainedDialect(SPEC, Markers(), "No tool syntax known: tools in the system prompt"))
 DIALECT.priority = 0  # detection order: higher is tried first (see registry)
-# No tool training: in `auto` the first tokens choose between a call and text
-# (dialects/decide.py); the text branch opens with this, which the parser drops.
-DIALECT.auto_tools_default = "decide"
+# No tool training (dialects/untrained.py): in `auto` the first tokens choose between a
+# call and text (dialects/decide.py); the text branch opens with this, which the parser drops.
 DIALECT.text_opener = "Answer:"
