@@ -19,4 +19,4 @@ DIALECT = register(UntrainedDialect(SPEC, Markers(), "No tool syntax known: tool
 DIALECT.priority = 0  # detection order: higher is tried first (see registry)
 # No tool training (dialects/untrained.py): in `auto` the first tokens choose between a
 # call and text (dialects/decide.py); the text branch opens with this, which the parser drops.
-DIALECT.text_opener = "Answer:"
+DIALECT.text_opener = "answer:"  # lowercase: its prefixes ("a", "an") rarely open prose, so the choice is real
