@@ -291,7 +291,9 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     # breaks becomes content whole. Under a strict grammar a call cannot break,
     # only be cut by max_tokens; parsing as a stream then closes a cut call the
     # same way in both modes, so streamed and non-streamed responses agree.
-    parse_as_stream = options.stream or calls_only
+    # Decide mode: a small model may chain calls until max_tokens; calls are held until
+    # complete in both modes, so a cut call is dropped alike instead of half-streamed.
+    parse_as_stream = (options.stream or calls_only) and not deciding
     if deciding:
         parser = runtime.dialect.decision_parser(tools, prompt_tail=tail, stream=parse_as_stream)
     else:
