@@ -99,8 +99,12 @@ def _remote_loader(urls: list[str], chat_template_from: str | None) -> Any:
     from localtools.remote import load_remote_runtime
 
     def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
-             n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None, **options: Any) -> Any:
-        return load_remote_runtime(urls, chat_template_from or model, **options)
+             n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None,
+             auto_tools: str | None = None, **options: Any) -> Any:
+        runtime = load_remote_runtime(urls, chat_template_from or model, **options)
+        choice = getattr(runtime, "choice", None)  # `auto` mode: --auto-tools, else what resolution chose
+        runtime.auto_tools = auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
+        return runtime
 
     return load
 
