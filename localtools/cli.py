@@ -123,11 +123,7 @@ def serve(
     chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
     dialect: str | None = typer.Option(None, help="Tool-call dialect to use instead of the detected one (see `localtools inspect`)."),
     tool_prompt: Path | None = typer.Option(None, "--tool-prompt", help="Jinja file rendering `tools` into the system prompt, replacing the dialect's."),
-    auto_tools: str | None = typer.Option(
-        None, "--auto-tools",
-        help="tool_choice auto: 'decide' (the first tokens choose a call or text, for models without tool "
-        "training) or 'native' (the model opens calls itself). Default: models.toml, else the dialect's.",
-    ),
+    auto_tools: str | None = typer.Option(None, "--auto-tools", help="tool_choice auto: 'decide' (first tokens choose call or text; untrained models) or 'native'. Default: models.toml, else the dialect's."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
     parallel: int | None = typer.Option(None, "--parallel", min=1, help="Requests decoded together, each in its own n_ctx slot (default: models.toml's `parallel`, else 4)."),
