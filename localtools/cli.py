@@ -160,6 +160,12 @@ def serve(
         cors_origins=cors_origins,
     )
     sources = list(model or [])
+    options: dict[str, Any] = dict(
+        n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,
+        chat_template_file=str(chat_template) if chat_template else None, dialect=dialect,
+        tool_prompt_file=str(tool_prompt) if tool_prompt else None, max_queue=max_queue,
+        n_parallel=parallel, auto_tools=auto_tools,
+    )
     if len(sources) > 1 or models_file or idle_unload or max_loaded:
         if engine_url:
             raise _fail("--engine-url serves one model: run one localtools per model in front of its engines")
@@ -167,26 +173,14 @@ def serve(
             raise _fail("--alias names one model; name several in a --models-file")
         from localtools.registry.launch import LoadOptions, build_pool
 
-        defaults = LoadOptions(n_ctx, threads, n_gpu_layers, seed, str(chat_template) if chat_template else None,
-                               dialect, str(tool_prompt) if tool_prompt else None, max_queue, parallel)
         try:
-            pool = build_pool(sources, models_file, defaults, max_loaded, idle_unload)
+            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         _run_server(pool, settings, host, port, log_level)
         return
     try:
-        runtime = load(
-            sources[0] if sources else None,
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_gpu_layers=n_gpu_layers,
-            seed=seed,
-            chat_template_file=chat_template,
-            dialect=dialect,
-            tool_prompt_file=tool_prompt,
-            max_queue=max_queue, alias=alias, n_parallel=parallel, auto_tools=auto_tools,
-        )
+        runtime = load(sources[0] if sources else None, alias=alias, **options)
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
     _run_server(runtime, settings, host, port, log_level)

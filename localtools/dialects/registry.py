@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import TypeVar
 
 from localtools.dialects.base import Detection, Dialect
+
+D = TypeVar("D", bound=Dialect)
 
 _REGISTERED: list[Dialect] = []
 _ORDER: list[Dialect] = []
 FALLBACK_NAMES = ("chatml-function", "generic")
 
 
-def register(dialect: Dialect) -> Dialect:
+def register(dialect: D) -> D:
     """Called by each dialect module at import time."""
     _REGISTERED.append(dialect)
     return dialect

@@ -27,6 +27,11 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     return tool.get("function", tool)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (tool schemas come from clients)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _type_text(schema: Any) -> str:
     if not isinstance(schema, dict):
         return "any"
@@ -41,8 +46,8 @@ def _type_text(schema: Any) -> str:
 def signature(tool: dict[str, Any]) -> str:
     """`name(arg: type, other: type (optional)) - description`, one line per tool."""
     fn = _function(tool)
-    params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    params = _dict(fn.get("parameters"))
+    props = _dict(params.get("properties"))
     required = set(params.get("required") or [])
     args = [f"{key}: {_type_text(sub)}" + ("" if key in required else " (optional)") for key, sub in props.items()]
     description = " ".join(str(fn.get("description") or "").split())
@@ -52,8 +57,8 @@ def signature(tool: dict[str, Any]) -> str:
 def example_call(spec: DialectSpec, tool: dict[str, Any]) -> str:
     """A call of `tool` in the dialect's syntax, its required arguments as typed placeholders."""
     fn = _function(tool)
-    params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    params = _dict(fn.get("parameters"))
+    props = _dict(params.get("properties"))
     keys = [k for k in params.get("required") or [] if k in props] or list(props)[:1]
     args = {}
     for key in keys:

@@ -44,6 +44,7 @@ class LoadOptions:
     tool_prompt_file: str | None = None
     max_queue: int = 64
     n_parallel: int | None = None  # sequence slots (None: the catalog's, else the default)
+    auto_tools: str | None = None  # tool_choice auto: "decide" | "native" (None: models.toml, else the dialect's)
 
 
 # models-file key -> (LoadOptions field, expected type; a file path when None)
@@ -55,6 +56,7 @@ _KEYS: dict[str, tuple[str, type | None]] = {
     "max_queue": ("max_queue", int),
     "parallel": ("n_parallel", int),
     "dialect": ("dialect", str),
+    "auto_tools": ("auto_tools", str),
     "chat_template": ("chat_template_file", None),
     "tool_prompt": ("tool_prompt_file", None),
 }
