@@ -261,6 +261,14 @@ def effective_tool_choice(options: ChatOptions) -> str | dict[str, Any]:
     return "auto" if options.tools else "none"
 
 
+def answers_tool_results(messages: list[dict[str, Any]]) -> bool:
+    """Whether this turn follows tool results. Decide mode is for the turn that starts from
+    the user: right after results an untrained model offered the call branch calls again
+    and again (agent loops ran out of turns), so that turn keeps the dialect's native,
+    lazy behaviour and the model answers in its own words unless it opens a call itself."""
+    return bool(messages) and messages[-1].get("role") in ("tool", "function")
+
+
 def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: ChatOptions) -> ChatRun:
     """Render, constrain and submit one chat request; raises ChatRequestError or QueueFull."""
     choice = effective_tool_choice(options)
@@ -272,7 +280,8 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     grammar: Grammar | None = None
     calls_only = False
     deciding = False  # `auto` decided at the first tokens: call or text (dialects/decide.py)
-    if calls_allowed and choice == "auto" and getattr(runtime, "auto_tools", "native") == "decide":
+    if (calls_allowed and choice == "auto" and getattr(runtime, "auto_tools", "native") == "decide"
+            and not answers_tool_results(messages)):
         grammar = runtime.dialect.decision_grammar(tools, options.parallel_tool_calls, prompt_tail=tail)
         deciding = grammar is not None
     if calls_allowed and not deciding:

@@ -196,3 +196,16 @@ def _chat(model: Any, case: dict[str, Any], stream: bool) -> dict[str, Any]:
                 entry["name"] += fn.get("name") or ""
                 entry["arguments"] += fn.get("arguments") or ""
     return {"content": content or None, "tool_calls": list(calls.values())}
+
+
+def test_after_a_tool_result_auto_answers_in_text(default_model: Any) -> None:
+    """Decide mode is for the turn that starts from the user: right after a tool result
+    the call branch is not forced on the model (agent loops would call forever)."""
+    case = WEATHER
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": case["tools"][0]["function"]["name"], "arguments": "{}"}}
+    messages = [*case["messages"], {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 C"}]
+    reply = _chat(default_model, {**case, "messages": messages}, stream=False)
+    assert not reply["tool_calls"], reply
+    assert reply["content"] and reply["content"].strip()

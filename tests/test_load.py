@@ -70,7 +70,7 @@ def test_concurrent_load_with_disconnects() -> None:
 def test_streams_abandoned_while_queued_never_run() -> None:
     """Clients that give up on a stream before it starts (still queued behind another
     request) are taken out of the queue at once, not run later for nobody."""
-    with server_process(["--n-ctx", "1024"]) as (_, url):
+    with server_process(["--n-ctx", "1024", "--parallel", "1"]) as (_, url):  # one slot: the rest queue
         running = {"messages": load_test.ENDLESS, "max_tokens": 300, "temperature": 0, "stream": True}
         with httpx.stream("POST", f"{url}/v1/chat/completions", json=running, timeout=120) as response:
             lines = response.iter_lines()
