@@ -151,6 +151,14 @@ def _engine_templates(choice: ModelChoice, engine: Any) -> dict[str, Any]:
         raise
 
 
+def file_created(path: str | Path) -> int:
+    """The model file's mtime as OpenAI's `created` (0 when it cannot be read)."""
+    try:
+        return int(os.path.getmtime(path))
+    except OSError:
+        return 0
+
+
 def load_runtime(
     model: str | None,
     *,
@@ -184,10 +192,6 @@ def load_runtime(
     from localtools.scheduler import Scheduler
 
     name = alias or where.name
-    try:
-        created = int(os.path.getmtime(where.path))
-    except OSError:
-        created = 0
     return ModelRuntime(
         name=name,
         model_path=where.path,
@@ -198,7 +202,7 @@ def load_runtime(
         dialect=choice.dialect,
         detection=choice.detection,
         tool_prompt=tool_prompt,
-        created=created,
+        created=file_created(where.path),
         accepted_names={name, where.name, where.path.name, where.path.stem},
         choice=choice,
         auto_tools=choice.auto_tools,

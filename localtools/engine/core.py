@@ -36,6 +36,7 @@ from localtools.engine.generation import Generation
 from localtools.engine.kv_cache import MIN_STATE_TOKENS, SlotCache, StateStore
 from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
 from localtools.engine.stops import compile_triggers
+from localtools.engine.tokens import VocabTokenizer
 from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
 from localtools.gbnf import Grammar
 
@@ -66,7 +67,7 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     return cparams
 
 
-class Engine:
+class Engine(VocabTokenizer):
     """One loaded model and one llama context with sequence slots, generating with
     per-slot prefix reuse."""
 
@@ -108,13 +109,7 @@ class Engine:
         self._stepper = BatchStepper(ctx, self._n_batch)
 
         self.metadata: dict[str, str] = self._read_metadata()
-        bos = llama_cpp.llama_vocab_bos(self._vocab)
-        eos = llama_cpp.llama_vocab_eos(self._vocab)
-        self.bos_token_id: int = bos
-        self.eos_token_id: int = eos
-        self.bos_token: str = self._token_text(bos) if bos >= 0 else ""
-        self.eos_token: str = self._token_text(eos) if eos >= 0 else ""
-        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab)) and bos >= 0
+        self._read_special_tokens()
 
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
@@ -167,10 +162,6 @@ class Engine:
                 parts.append(buf.value.decode("utf-8", errors="replace") if n >= 0 else "")
             meta[parts[0]] = parts[1]
         return meta
-
-    def _token_text(self, token: int) -> str:
-        raw = llama_cpp.llama_vocab_get_text(self._vocab, token)
-        return raw.decode("utf-8", errors="replace") if raw else ""
 
     def chat_templates(self) -> dict[str, str]:
         """Templates embedded in the GGUF: {"default": ..., NAME: ...} (tokenizer.chat_template[.NAME])."""
@@ -237,35 +228,6 @@ class Engine:
         return len(self.active)
 
     # ---- tokens ----------------------------------------------------------
-
-    def tokenize(self, text: str, add_bos: bool = False, special: bool = True) -> list[int]:
-        """Text -> token ids. `special=True` parses control-token text like `<|im_start|>`."""
-        data = text.encode("utf-8")
-        capacity = len(data) + 8
-        arr = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, capacity, add_bos, special)
-        if n < 0:
-            capacity = -n
-            arr = (llama_cpp.llama_token * capacity)()
-            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, capacity, add_bos, special)
-            if n < 0:
-                raise ValueError(f"tokenization failed ({n}) for text of {len(data)} bytes")
-        return arr[:n]
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens of `text` (no BOS added, special tokens parsed)."""
-        return len(self.tokenize(text))
-
-    def tokenize_prompt(self, prompt: str) -> list[int]:
-        """The tokens `generate` evaluates for `prompt`.
-
-        Rendered chat templates usually write BOS themselves; BOS is added only when the
-        model asks for one (tokenizer.ggml.add_bos_token) and the text does not start with it.
-        """
-        tokens = self.tokenize(prompt, add_bos=False, special=True)
-        if self._add_bos and (not tokens or tokens[0] != self.bos_token_id):
-            tokens.insert(0, self.bos_token_id)
-        return tokens
 
     def detokenize(self, tokens: list[int], special: bool = True) -> str:
         """Token ids -> text (special tokens rendered when `special`)."""

@@ -9,7 +9,6 @@ context window is the smallest the upstreams report (or `n_ctx` when given).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import httpx
 
 from localtools.resolution.model import resolve_model
 from localtools.resolution.templates import FALLBACK_TEMPLATE, RuntimeLoadError
-from localtools.runtime import DEFAULT_N_CTX, ModelRuntime, _engine_templates, _tool_prompt
+from localtools.runtime import DEFAULT_N_CTX, ModelRuntime, _engine_templates, _tool_prompt, file_created
 
 log = logging.getLogger("localtools.remote")
 
@@ -90,10 +89,6 @@ def load_remote_runtime(
         log.info("upstream %s: %s, %s", up["url"], up["kind"] or "down", "up" if up["healthy"] else up["last_error"])
 
     name = alias or where.name
-    try:
-        created = int(os.path.getmtime(where.path))
-    except OSError:
-        created = 0
     return RemoteRuntime(
         name=name,
         model_path=where.path,
@@ -104,7 +99,7 @@ def load_remote_runtime(
         dialect=choice.dialect,
         detection=choice.detection,
         tool_prompt=tool_prompt,
-        created=created,
+        created=file_created(where.path),
         accepted_names={name, where.name, where.path.name, where.path.stem},
         choice=choice,
     )
