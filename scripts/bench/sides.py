@@ -41,7 +41,10 @@ class ServerProcess:
         if model is not None:
             cmd.append(model)
         cmd += ["--host", "127.0.0.1", "--port", "0", "--threads", str(threads), "--n-ctx", str(n_ctx),
-                "--seed", "0", "--log-level", "warning"]
+                "--seed", "0", "--log-level", "warning",
+                # part 1 compares free text with raw create_completion on the same prompt; decide
+                # mode (the default for untrained dialects) would make the server answer otherwise
+                "--auto-tools", "native"]
         self._log = tempfile.NamedTemporaryFile(prefix="localtools-bench-", suffix=".log", delete=False)
         started = time.perf_counter()
         self.proc = subprocess.Popen(
