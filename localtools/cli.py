@@ -117,7 +117,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind. Keep 127.0.0.1 unless you also set --api-key."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port, printed when ready)."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens (0: the model's trained length)."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for generation (default: llama.cpp's choice)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for generation (default: one per physical core)."),
     n_gpu_layers: int = typer.Option(0, "--n-gpu-layers", help="Layers to offload to the GPU (-1: all); needs a CUDA/Metal build."),
     seed: int = typer.Option(-1, help="Default sampling seed (-1: random)."),
     chat_template: Path | None = typer.Option(None, "--chat-template", help="Jinja chat template file used instead of the GGUF's."),
@@ -483,7 +483,7 @@ def bench(
     model: str | None = typer.Argument(None, help=MODEL_HELP, show_default=False),
     quick: bool = typer.Option(False, "--quick", help="Fewer repeats and shorter outputs."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for both sides (default: half the CPUs)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for both sides (default: one per physical core)."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Tokens generated per decode run."),
     repeats: int | None = typer.Option(None, "--repeats", help="Interleaved runs per side (medians are reported)."),
 ) -> None:

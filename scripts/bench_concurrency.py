@@ -3,12 +3,14 @@
 `localtools serve --parallel 1`, `--parallel 4`, and llama-server `-np 4` when its binary
 is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
 
-    python scripts/bench_concurrency.py [--model PATH] [--max-tokens 64] [--threads N]
+    python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text]
 
 Each client streams one request (mixed prompt lengths; every third offers a tool with
-`tool_choice: "required"`). Per server and client count it prints aggregate generated
-tokens/s, p50/p95 time to first token, p50 per-token latency, then the ratios the issue
-sets goals for. Not a timed test: on a shared machine the numbers are noise.
+`tool_choice: "required"`; `--mix text` drops the tool so every server evaluates the same
+prompts). Per server and client count it prints aggregate generated tokens/s, p50/p95
+time to first token, p50 per-token latency, the prompt tokens the server reported, then
+the ratios the issue sets goals for. Without `--threads` every server runs on its own
+default thread count. Not a timed test: on a shared machine the numbers are noise.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
-def request_body(k: int, max_tokens: int) -> dict[str, Any]:
+def request_body(k: int, max_tokens: int, tools: bool = True) -> dict[str, Any]:
     kind = k % 3
     if kind == 0:
         messages = [{"role": "user", "content": f"Tell me a long story about a cat named {k}."}]
@@ -50,7 +52,7 @@ def request_body(k: int, max_tokens: int) -> dict[str, Any]:
         messages = [{"role": "user", "content": f"What is the weather in city number {k}?"}]
     body: dict[str, Any] = {"model": "m", "messages": messages, "max_tokens": max_tokens, "stream": True,
                             "temperature": 0.0, "stream_options": {"include_usage": True}}
-    if kind == 2:
+    if kind == 2 and tools:
         body.update(tools=[TOOL], tool_choice="required")
     return body
 
@@ -61,14 +63,15 @@ class ClientResult:
     tokens: int
     per_token: float | None
     error: str | None = None
+    prompt_tokens: int = 0
 
 
-def one_client(url: str, k: int, max_tokens: int) -> ClientResult:
+def one_client(url: str, k: int, max_tokens: int, tools: bool = True) -> ClientResult:
     t0 = time.perf_counter()
     first = last = None
     deltas, usage = 0, None
     try:
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json=request_body(k, max_tokens),
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=request_body(k, max_tokens, tools),
                           timeout=600) as resp:
             if resp.status_code != 200:
                 return ClientResult(None, 0, None, f"HTTP {resp.status_code}")
@@ -87,7 +90,8 @@ def one_client(url: str, k: int, max_tokens: int) -> ClientResult:
         return ClientResult(None, 0, None, type(exc).__name__)
     tokens = int(usage["completion_tokens"]) if usage else deltas
     per_token = (last - first) / (tokens - 1) if first is not None and last is not None and tokens > 1 else None
-    return ClientResult(None if first is None else first - t0, tokens, per_token)
+    prompt = int(usage.get("prompt_tokens", 0)) if usage else 0
+    return ClientResult(None if first is None else first - t0, tokens, per_token, prompt_tokens=prompt)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -97,10 +101,10 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run_clients(url: str, n: int, max_tokens: int) -> dict[str, float]:
+def run_clients(url: str, n: int, max_tokens: int, tools: bool) -> dict[str, float]:
     with ThreadPoolExecutor(n) as pool:
         t0 = time.perf_counter()
-        results = list(pool.map(lambda k: one_client(url, k, max_tokens), range(n)))
+        results = list(pool.map(lambda k: one_client(url, k, max_tokens, tools), range(n)))
         wall = time.perf_counter() - t0
     ttfts = [r.ttft for r in results if r.ttft is not None]
     per_tok = [r.per_token for r in results if r.per_token is not None]
@@ -109,6 +113,7 @@ def run_clients(url: str, n: int, max_tokens: int) -> dict[str, float]:
         "ttft_p50": pct(ttfts, 0.5), "ttft_p95": pct(ttfts, 0.95), "ttft_max": max(ttfts, default=float("nan")),
         "tok_ms_p50": 1000 * pct(per_tok, 0.5),
         "errors": sum(1 for r in results if r.error),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
     }
 
 
@@ -168,53 +173,58 @@ def llama_server_binary() -> Path | None:
     return path if os.access(path, os.X_OK) else None
 
 
-def llama_server(binary: Path, model: str, slots: int, threads: int, n_ctx: int) -> Any:
+def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ctx: int) -> Any:
     port = free_port()
     args = [str(binary), "-m", model, "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx * slots),
-            "-np", str(slots), "-t", str(threads), "--jinja", "--no-webui"]
+            "-np", str(slots), "--jinja", "--no-webui", *(["-t", str(threads)] if threads else [])]
     return started(args, f"http://127.0.0.1:{port}")
 
 
-def measure(name: str, server: Any, max_tokens: int, clients: tuple[int, ...]) -> dict[int, dict[str, float]]:
+def measure(name: str, server: Any, max_tokens: int, clients: tuple[int, ...], tools: bool) -> dict[int, dict[str, float]]:
     rows = {}
     with server as url:
         one_client(url, 0, 4)  # warm-up
         for n in clients:
-            rows[n] = run_clients(url, n, max_tokens)
+            rows[n] = run_clients(url, n, max_tokens, tools)
             r = rows[n]
-            print(f"{name:<26} {n:>3}  {r['tok_s']:8.1f}  {r['ttft_p50']:7.2f}  {r['ttft_p95']:7.2f}  "
-                  f"{r['ttft_max']:7.2f}  {r['tok_ms_p50']:8.1f}  {r['errors']:>3}", flush=True)
+            print(f"{name:<30} {n:>3}  {r['tok_s']:8.1f}  {r['ttft_p50']:7.2f}  {r['ttft_p95']:7.2f}  "
+                  f"{r['ttft_max']:7.2f}  {r['tok_ms_p50']:8.1f}  {r['prompt_tokens']:>6}  {r['errors']:>3}", flush=True)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="GGUF path (default: the bundled SmolLM2-135M)")
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=None, help="threads for every server (default: each one's own)")
     ap.add_argument("--n-ctx", type=int, default=2048, help="context per slot")
     ap.add_argument("--clients", default=",".join(map(str, CLIENTS)))
+    ap.add_argument("--mix", choices=("mixed", "text"), default="mixed",
+                    help="text: no tool request, so every server evaluates the same prompts")
     ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = ap.parse_args(argv)
     clients = tuple(int(c) for c in args.clients.split(","))
     from localtools.default_model import default_model_path
 
     model = args.model or str(default_model_path())
-    print(f"{os.cpu_count()} CPUs, model {Path(model).name}, {args.max_tokens} tokens per client")
-    print(f"{'server':<26} {'clients':>3} {'tok/s':>8} {'ttft p50':>7} {'p95':>7} {'max':>7} {'ms/tok':>8} err")
+    tools = args.mix == "mixed"
+    threads_label = f"-t {args.threads}" if args.threads else "default threads"
+    print(f"{os.cpu_count()} CPUs, model {Path(model).name}, {args.max_tokens} tokens per client, "
+          f"{threads_label}, {args.mix} prompts")
+    print(f"{'server':<30} {'clients':>3} {'tok/s':>8} {'ttft p50':>7} {'p95':>7} {'max':>7} {'ms/tok':>8} "
+          f"{'prompt':>6} err")
     results: dict[str, dict[int, dict[str, float]]] = {}
     for parallel in (1, 4):
         results[f"localtools --parallel {parallel}"] = measure(
             f"localtools --parallel {parallel}", localtools_server(model, parallel, args.threads, args.n_ctx),
-            args.max_tokens, clients)
+            args.max_tokens, clients, tools)
     binary = llama_server_binary()
     if binary is None:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
     else:
-        threads = args.threads or max(1, (os.cpu_count() or 2) // 2)
         results["llama-server -np 4"] = measure(
-            f"llama-server -np 4 -t {threads}", llama_server(binary, model, 4, threads, args.n_ctx),
-            args.max_tokens, clients)
+            f"llama-server -np 4 {threads_label}", llama_server(binary, model, 4, args.threads, args.n_ctx),
+            args.max_tokens, clients, tools)
     print_ratios(results, clients)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -181,12 +181,17 @@ def step_logits(engine: Engine, prompt: str, others: list[str]) -> list:
     """Logits of every step of `prompt`'s generation, with `others` decoding beside it."""
     side = [engine.start(p, GREEDY) for p in others]
     gen = engine.start(prompt, GREEDY)
-    seen, n_gen = [], 0
+    seen = []
+    sample = gen.on_logits
+
+    def capture(row: int) -> None:  # read them when sampled: a step may decode twice
+        gen.row = row
+        seen.append(gen.logits())
+        sample(row)
+
+    gen.on_logits = capture  # type: ignore[method-assign]
     while not gen.done:
         engine.step()
-        if gen.n_gen != n_gen and not gen.done:  # a token was sampled from fresh logits
-            seen.append(gen.logits())
-            n_gen = gen.n_gen
     for g in [*side, gen]:
         engine.release(g)
     return seen

@@ -5,6 +5,14 @@ weight read for all of them), then, when a prompt waits, one chunk of it (chunke
 prefill: a long new prompt costs the others one chunk of latency per step, not its
 whole evaluation).
 
+Which prompt, and how much of it: the one with the fewest tokens left, less a credit for
+the time it has waited (shortest-first gives the lowest mean time to first token; the
+credit means a long prompt is never starved by a stream of short ones). While other
+sequences decode, a chunk is at most `BUSY_CHUNK` tokens: measured on a 2-core CPU,
+prompt evaluation runs at the same ~320 tok/s in chunks of 64 as of 512, so a smaller
+chunk costs nothing in throughput and caps the pause in the others' streams at ~0.4 s
+instead of one whole prompt.
+
 Why the prompt chunk is its own `llama_decode` call rather than part of the decode
 batch: the context keeps one KV stream per sequence (`kv_unified = false`, see
 core.py), and llama.cpp then cuts every batch into micro-batches with the *same* number
@@ -16,6 +24,7 @@ rule). Two calls give the same work with the prompt evaluated as one chunk.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import llama_cpp
@@ -24,14 +33,25 @@ from localtools.engine.errors import EngineError
 
 if TYPE_CHECKING:
     from localtools.engine.generation import Generation
+    from localtools.engine.threads import ThreadGovernor
+
+
+BUSY_CHUNK = 128  # prompt tokens per step while other sequences are decoding
+WAIT_CREDIT = 256  # tokens of priority a waiting prompt gains per second waited
+
+
+def next_prompt(waiting: list[Generation], now: float) -> Generation:
+    """The waiting prompt to evaluate next: fewest tokens left, less its waiting credit."""
+    return min(waiting, key=lambda g: (len(g.tokens) - g.prefill_at) - WAIT_CREDIT * (now - g.t0))
 
 
 class BatchStepper:
     """Owns the llama_batch buffer and runs steps over a set of generations."""
 
-    def __init__(self, ctx: Any, n_batch: int):
+    def __init__(self, ctx: Any, n_batch: int, threads: ThreadGovernor | None = None):
         self._ctx = ctx
         self.n_batch = n_batch
+        self._threads = threads
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
 
     def free(self) -> None:
@@ -44,10 +64,12 @@ class BatchStepper:
 
         A generation whose evaluation fails gets `error` set and is ended; the others go on.
         """
-        evaluated = self._decode_step([g for g in gens if g.pending and not g.done])
+        decoding = [g for g in gens if g.pending and not g.done]
+        evaluated = self._decode_step(decoding)
         waiting = [g for g in gens if g.prefilling]
         if waiting:
-            evaluated += self._prefill_step(waiting[0])
+            limit = min(self.n_batch, BUSY_CHUNK) if decoding else self.n_batch
+            evaluated += self._prefill_step(next_prompt(waiting, time.perf_counter()), limit)
         return evaluated
 
     def _decode_step(self, decoding: list[Generation]) -> int:
@@ -65,22 +87,28 @@ class BatchStepper:
             n += len(toks)
             placed.append((gen, n - 1))
         batch.n_tokens = n
+        t0 = time.perf_counter()
         if not self._decode([g for g, _ in placed]):
             return 0
+        if self._threads is not None and n == len(placed):  # one token per sequence
+            self._threads.observe(n, time.perf_counter() - t0)
         for gen, row in placed:
             gen.evaluated(row)
         return n
 
-    def _prefill_step(self, gen: Generation) -> int:
-        chunk = gen.prefill_chunk(self.n_batch)
+    def _prefill_step(self, gen: Generation, limit: int) -> int:
+        chunk = gen.prefill_chunk(limit)
         if not chunk:
             return 0
         last = gen.prefill_at + len(chunk) == len(gen.tokens)
         for i, tok in enumerate(chunk):
             self._put(i, tok, gen.prefill_at + i, gen.slot.seq_id, last and i == len(chunk) - 1)
         self._batch.n_tokens = len(chunk)
+        t0 = time.perf_counter()
         if not self._decode([gen]):
             return 0
+        if self._threads is not None and len(chunk) >= 16:  # short chunks time mostly overhead
+            self._threads.observe_prefill(len(chunk), time.perf_counter() - t0)
         gen.prefilled(len(chunk), len(chunk) - 1)
         return len(chunk)
 

@@ -16,10 +16,9 @@ different text alone and in a busy batch. With split streams they are bitwise eq
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import llama_cpp
@@ -36,6 +35,7 @@ from localtools.engine.generation import Generation
 from localtools.engine.kv_cache import MIN_STATE_TOKENS, SlotCache, StateStore
 from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
 from localtools.engine.stops import compile_triggers
+from localtools.engine.threads import ThreadGovernor, default_threads
 from localtools.engine.tokens import VocabTokenizer
 from localtools.engine.types import EngineConfig, GenerationStats, SamplingParams
 from localtools.gbnf import Grammar
@@ -43,9 +43,7 @@ from localtools.gbnf import Grammar
 
 def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     """llama.cpp context parameters for `config`: `n_parallel` KV streams of `n_ctx` tokens."""
-    # Half the logical CPUs, like llama-cpp-python: ggml's worker threads spin-wait,
-    # and on an oversubscribed machine a thread per CPU is several times slower.
-    threads = config.n_threads or max(1, (os.cpu_count() or 2) // 2)
+    threads = config.n_threads or default_threads()  # one per physical core: threads.py
     n_batch = max(2, min(config.n_batch, n_ctx))  # prompt chunks are >= 2 tokens
     cparams = llama_cpp.llama_context_default_params()
     n_seq = max(1, config.n_parallel)
@@ -106,7 +104,10 @@ class Engine(VocabTokenizer):
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = llama_cpp.llama_n_ctx_seq(ctx)  # per slot
         self.n_parallel = llama_cpp.llama_n_seq_max(ctx)
-        self._stepper = BatchStepper(ctx, self._n_batch)
+        # the default thread count adapts to a loaded machine; a user's --threads stands
+        governed = cparams.n_threads if config.n_threads is None else 1
+        self.threads = ThreadGovernor(governed, self._thread_setter(cparams))
+        self._stepper = BatchStepper(ctx, self._n_batch, self.threads)
 
         self.metadata: dict[str, str] = self._read_metadata()
         self._read_special_tokens()
@@ -247,6 +248,15 @@ class Engine(VocabTokenizer):
         """Bytes of a generated token (special tokens included), None for end-of-generation."""
         pieces = self._pieces
         return pieces[token] if token in pieces else self._new_piece(token)
+
+    def _thread_setter(self, cparams: Any) -> Callable[[int], None]:
+        full, full_batch = cparams.n_threads, cparams.n_threads_batch
+
+        def apply(threads: int) -> None:
+            one = threads == 1
+            llama_cpp.llama_set_n_threads(self._ctx, 1 if one else full, 1 if one else full_batch)
+
+        return apply
 
     def _new_piece(self, token: int) -> bytes | None:
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):

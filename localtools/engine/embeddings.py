@@ -14,7 +14,6 @@ Vectors are L2-normalised, as OpenAI's are.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ import llama_cpp
 import numpy as np
 
 from localtools.engine.errors import EngineError
+from localtools.engine.threads import default_threads
 
 if TYPE_CHECKING:
     from localtools.engine.core import Engine
@@ -53,7 +53,7 @@ def _embedding_context(engine: Engine, pooling: int) -> Any:
     cparams.kv_unified = True  # the inputs of one batch share the n_ctx cells
     cparams.embeddings = True
     cparams.pooling_type = pooling
-    threads = engine.config.n_threads or max(1, (os.cpu_count() or 2) // 2)  # as the engine's
+    threads = engine.config.n_threads or default_threads()  # as the engine's
     cparams.n_threads = threads
     cparams.n_threads_batch = engine.config.n_threads_batch or threads
     cparams.no_perf = True

@@ -208,7 +208,8 @@ class Generation:
 
     def logits(self) -> Any:
         """A copy of the logits the latest token was sampled from (numpy float32 array),
-        valid until the next step; for checks of numerics and for logprobs."""
+        valid until the next `llama_decode` (a step holds one for the decoding sequences
+        and one for a prompt chunk); for checks of numerics."""
         import numpy as np
 
         ptr = llama_cpp.llama_get_logits_ith(self.engine.ctx, self.row)

@@ -13,7 +13,7 @@ from localtools.gbnf import Grammar
 class EngineConfig:
     model_path: str
     n_ctx: int = 4096  # 0 = model's training context
-    n_threads: int | None = None  # None: half the logical CPUs
+    n_threads: int | None = None  # None: one per physical core (engine/threads.py)
     n_gpu_layers: int = 0
     seed: int = -1
     n_batch: int = 512

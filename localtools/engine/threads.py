@@ -1,0 +1,168 @@
+"""How many CPU threads llama.cpp gets by default: one per physical core we may run on.
+
+Measured on a 2-core virtual machine without hyper-threading (SmolLM2-135M, one streamed
+request through `localtools serve`): 2 threads decode at ~84 tok/s, 1 thread at ~50, and
+llama-server's own default (also one per physical core) at ~90. Half the *logical* CPUs,
+the old rule, is the same number on a machine with hyper-threading and half the speed on
+one without. A second hyper-thread of a core adds little to matrix work and its spin-waits
+slow the first one, so siblings count once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def default_threads() -> int:
+    """Physical cores among the CPUs this process may use (at least 1); where the
+    topology is unknown, half the logical CPUs (the usual hyper-threaded laptop)."""
+    usable = _usable_cpus()
+    cores = _linux_physical_cores(usable) or _macos_physical_cores()
+    if cores:
+        return max(1, min(cores, len(usable)))
+    return max(1, len(usable) // 2)
+
+
+def _usable_cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return list(range(os.cpu_count() or 1))
+
+
+def _linux_physical_cores(cpus: list[int]) -> int:
+    """Distinct (package, core) pairs among `cpus`, from sysfs; 0 when unknown."""
+    seen: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            seen.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            return 0
+    return len(seen)
+
+
+def _macos_physical_cores() -> int:
+    if sys.platform != "darwin":
+        return 0
+    try:
+        out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True, text=True, timeout=2)
+        return int(out.stdout.strip() or 0)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return 0
+
+
+PREFILL = -1  # the batch-size key of prompt chunks (their time is kept per token)
+
+
+class ThreadGovernor:
+    """Chooses, while decoding, between every core and a single thread.
+
+    ggml's threads meet at a barrier after every operation of the graph (hundreds per
+    token). When other processes keep the CPUs busy, a descheduled thread stalls all the
+    others until its next time slice: measured on a 2-core machine running two other
+    busy processes, 2 threads took 2.7 s per token and 1 thread 18 ms. llama-server has
+    the same cliff. So the engine times its decode steps per thread setting and batch
+    size, tries the other setting now and then (a few steps), and keeps the faster one;
+    a step on all cores that is slower than one thread is judged at once. After a lost
+    trial the next one waits twice as long (up to `max_wait`), so a loaded machine pays
+    one slow step every few minutes.
+    """
+
+    TRIAL_STEPS = 4
+    SLOWER = 3.0  # a step this many times the single-thread time drops to one thread at once
+
+    def __init__(
+        self,
+        full: int,
+        apply: Callable[[int], None],
+        clock: Callable[[], float] = time.monotonic,
+        wait: float = 20.0,
+        max_wait: float = 320.0,
+    ):
+        self.full = full
+        self.current = full
+        self._apply = apply
+        self._clock = clock
+        self._base_wait = self._wait = wait
+        self._max_wait = max_wait
+        self._avg: dict[tuple[int, int], float] = {}  # (threads, tokens in step) -> seconds
+        self._trial = 0  # steps left in the running trial
+        self._steps = 0
+        self._next_trial: float | None = None
+        self.switches = 0
+
+    @property
+    def active(self) -> bool:
+        return self.full > 1
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        """Record one decode step of `tokens` tokens; maybe change the thread count."""
+        if not self.active:
+            return
+        key = (self.current, tokens)
+        old = self._avg.get(key)
+        self._avg[key] = seconds if old is None else 0.7 * old + 0.3 * seconds
+        self._steps += 1
+        now = self._clock()
+        if self.current == self.full and self._clearly_slower(tokens, seconds):
+            self._wait = min(self._wait * 2, self._max_wait)
+            self._set(1, now + self._wait)
+        elif self._trial > 0:
+            self._trial -= 1
+            if self._trial == 0:
+                self._decide(tokens, now)
+        elif self._next_trial is None:
+            if self._steps >= self.TRIAL_STEPS:
+                self._start_trial(now)
+        elif now >= self._next_trial:
+            self._start_trial(now)
+
+    def observe_prefill(self, tokens: int, seconds: float) -> None:
+        """Record one prompt chunk: on all cores, slower per token than one thread was
+        drops to one thread at once (trials are run on decode steps only)."""
+        if not self.active or tokens <= 0:
+            return
+        per_token = seconds / tokens
+        key = (self.current, PREFILL)
+        old = self._avg.get(key)
+        self._avg[key] = per_token if old is None else 0.7 * old + 0.3 * per_token
+        single = self._avg.get((1, PREFILL))
+        if self.current == self.full and single is not None and per_token > self.SLOWER * single:
+            self._wait = min(self._wait * 2, self._max_wait)
+            self._set(1, self._clock() + self._wait)
+
+    def _clearly_slower(self, tokens: int, seconds: float) -> bool:
+        singles = [t for (threads, t) in self._avg if threads == 1 and t >= tokens and t != PREFILL]
+        if not singles:
+            return False
+        return seconds > self.SLOWER * self._avg[(1, min(singles))]
+
+    def _start_trial(self, now: float) -> None:
+        other = 1 if self.current == self.full else self.full
+        for key in [k for k in self._avg if k[0] == other and k[1] != PREFILL]:
+            del self._avg[key]  # judge the trial by what it measures now
+        self._trial = self.TRIAL_STEPS
+        self._set(other, None)
+
+    def _decide(self, tokens: int, now: float) -> None:
+        full, single = self._avg.get((self.full, tokens)), self._avg.get((1, tokens))
+        if full is None or single is None:
+            choice = self.full
+        else:
+            choice = self.full if full <= 1.1 * single else 1
+        self._wait = self._base_wait if choice == self.full else min(self._wait * 2, self._max_wait)
+        self._set(choice, now + self._wait)
+
+    def _set(self, threads: int, next_trial: float | None) -> None:
+        self._trial = 0 if next_trial is not None else self._trial
+        self._next_trial = next_trial
+        if threads != self.current:
+            self.current = threads
+            self.switches += 1
+            self._apply(threads)

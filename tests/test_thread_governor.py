@@ -1,0 +1,108 @@
+"""The thread governor: all cores while they are faster, one thread when a loaded machine
+makes them slower (engine/threads.py). Driven with step times, as the engine feeds it."""
+
+from __future__ import annotations
+
+from localtools.engine.threads import ThreadGovernor, default_threads
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(gov: ThreadGovernor, clock: Clock, seconds_for: dict[int, float], steps: int, tokens: int = 1) -> list[int]:
+    """Feed `steps` decode steps whose time depends on the current thread count."""
+    seen = []
+    for _ in range(steps):
+        took = seconds_for[gov.current] * tokens
+        clock.now += took
+        gov.observe(tokens, took)
+        seen.append(gov.current)
+    return seen
+
+
+def make(full: int = 2) -> tuple[ThreadGovernor, Clock, list[int]]:
+    applied: list[int] = []
+    clock = Clock()
+    return ThreadGovernor(full, applied.append, clock=clock, wait=20.0, max_wait=320.0), clock, applied
+
+
+def test_idle_machine_keeps_every_core_after_one_trial():
+    gov, clock, applied = make()
+    seen = run(gov, clock, {2: 0.011, 1: 0.018}, 40)
+    assert seen[:3] == [2, 2, 2]
+    assert seen[3:7] == [1, 1, 1, 1]  # the single-thread trial, after 4 steps
+    assert seen[-20:] == [2] * 20
+    assert applied == [1, 2]
+
+
+def test_loaded_machine_drops_to_one_thread_and_stays():
+    gov, clock, applied = make()
+    seen = run(gov, clock, {2: 2.7, 1: 0.018}, 30)
+    assert seen[-15:] == [1] * 15
+    assert applied[0] == 1
+
+
+def test_a_trial_of_all_cores_on_a_loaded_machine_costs_one_step_and_backs_off():
+    gov, clock, applied = make()
+    run(gov, clock, {2: 2.7, 1: 0.018}, 10)
+    assert gov.current == 1
+    full_steps = []
+    for _ in range(20000):  # about 6 minutes of single-thread steps and the trials between
+        before = gov.current
+        took = 2.7 if before == 2 else 0.018
+        clock.now += took
+        gov.observe(1, took)
+        if before == 2:
+            full_steps.append(clock.now)
+    # each trial on all cores is judged after its first slow step, and they get rarer
+    gaps = [b - a for a, b in zip(full_steps, full_steps[1:], strict=False)]
+    assert len(full_steps) >= 2
+    assert all(g > 30 for g in gaps)
+    assert gaps == sorted(gaps)
+
+
+def test_load_going_away_brings_every_core_back():
+    gov, clock, _ = make()
+    run(gov, clock, {2: 2.7, 1: 0.018}, 10)
+    assert gov.current == 1
+    seen = run(gov, clock, {2: 0.011, 1: 0.018}, 8000)  # ~140 s, beyond the next trial
+    assert seen[-10:] == [2] * 10
+
+
+def test_one_thread_configured_never_switches():
+    gov, clock, applied = make(full=1)
+    run(gov, clock, {1: 0.018}, 50)
+    assert applied == [] and gov.current == 1
+
+
+def test_batch_sizes_are_timed_apart():
+    gov, clock, _ = make()
+    run(gov, clock, {2: 0.011, 1: 0.018}, 10, tokens=1)
+    # a 4-token step on all cores is slower than a 1-token step on one thread, but not
+    # slower than one thread doing 4 tokens: no drop
+    seen = run(gov, clock, {2: 0.007, 1: 0.012}, 10, tokens=4)
+    assert seen[:4] == [2, 2, 2, 2]
+
+
+def test_default_threads_is_at_least_one_and_at_most_the_usable_cpus():
+    import os
+
+    n = default_threads()
+    assert 1 <= n <= len(os.sched_getaffinity(0))
+
+
+def test_a_slow_prompt_chunk_on_all_cores_drops_to_one_thread_once_one_thread_was_timed():
+    gov, clock, _ = make()
+    run(gov, clock, {2: 0.011, 1: 0.018}, 8)  # one trial: single-thread decode timed
+    gov.current = 1
+    gov.observe_prefill(128, 128 * 0.006)  # a prompt chunk on one thread
+    gov.current = 2
+    gov.observe_prefill(128, 128 * 0.003)  # all cores, faster: stays
+    assert gov.current == 2
+    gov.observe_prefill(128, 128 * 0.05)  # all cores, 8x slower than one thread
+    assert gov.current == 1
