@@ -19,6 +19,21 @@ from localtools.dialects.parsing.core import ParserCore
 class JsonObjectReader(ParserCore):
     """The JSON-object call states, and the repair of a cut one."""
 
+    def _open_json_in_section(self, p: int, array: bool) -> bool:
+        """A section's first call written as JSON at `p`: a `[` list of them (when
+        `array`) or one `{` object. False when neither is there."""
+        ch = self.buf[p]
+        if ch == "[" and array:
+            self.section_array = True
+            self.pos = p + 1
+            self.state = self._st_section
+            return True
+        if ch == "{":
+            self.pos = p
+            self.state = self._st_json_object
+            return True
+        return False
+
     def _begin_bare_calls(self, p: int) -> None:
         if self.spec.array:
             # a bare JSON array of calls (xLAM)

@@ -15,16 +15,7 @@ class JsonParser(PythonTagReader):
     """Streaming parser for `DialectSpec(shape="json")`."""
 
     def _section_first_call(self, p: int) -> bool:
-        spec = self.spec
-        ch = self.buf[p]
-        if ch == "[" and (spec.array or spec.json_in_section):
-            self.section_array = True
-            self.pos = p + 1
-            self.state = self._st_section
-            return True
-        if ch == "{":
-            self.pos = p
-            self.state = self._st_json_object
+        if self._open_json_in_section(p, array=self.spec.array or self.spec.json_in_section):
             return True
         return self._rollback()
 

@@ -55,17 +55,8 @@ class TagParser(PythonTagReader):
         return True
 
     def _section_first_call(self, p: int) -> bool:
-        if self.spec.json_in_section:
-            ch = self.buf[p]
-            if ch == "[":
-                self.section_array = True
-                self.pos = p + 1
-                self.state = self._st_section
-                return True
-            if ch == "{":
-                self.pos = p
-                self.state = self._st_json_object
-                return True
+        if self.spec.json_in_section and self._open_json_in_section(p, array=True):
+            return True
         self.state = self._st_section
         return True
 
