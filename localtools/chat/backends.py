@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 # a tool_choice as the chat holds it: "auto"/"none"/"required" or a named function
 Choice = str | Mapping[str, Any] | None
 
 
-class ChatBackend(Protocol):
-    name: str
-
-    def stream(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        tool_choice: Choice,
-        temperature: float | None,
-        max_tokens: int | None,
-    ) -> Iterator[dict[str, Any]]:
-        """OpenAI `chat.completion.chunk` dicts; closing the iterator cancels."""
-        ...
-
-
-class _RequestBackend:
-    """A backend that answers one OpenAI chat-completions request body (`_send`)."""
+class ChatBackend:
+    """Where replies come from: turns a chat turn into one OpenAI chat-completions
+    request body and answers it as a stream of chunks (`_send`, per backend)."""
 
     name: str
 
@@ -51,13 +37,13 @@ class _RequestBackend:
             body["temperature"] = temperature
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        return self._send(body)
+        return self._send(body)  # OpenAI `chat.completion.chunk` dicts; closing cancels
 
     def _send(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
 
-class LocalBackend(_RequestBackend):
+class LocalBackend(ChatBackend):
     """The engine in this process, through the same service the server uses."""
 
     def __init__(self, model: Any) -> None:  # localtools.local_model.LocalModel
@@ -74,7 +60,7 @@ class ServerError(Exception):
     pass
 
 
-class HttpBackend(_RequestBackend):
+class HttpBackend(ChatBackend):
     """A running localtools (or any OpenAI-compatible) server."""
 
     def __init__(self, url: str, api_key: str | None = None, model: str | None = None, timeout: float = 600) -> None:
