@@ -264,6 +264,8 @@ class Scheduler:
             "tokens_per_second": round(self._rate.per_second(), 3),
             "tokens_generated_total": int(getattr(self.engine, "tokens_generated", 0)),
             "prompt_tokens_reused_total": int(getattr(self.engine, "tokens_reused", 0)),
+            "prompt_prefixes_copied_total": int(getattr(self.engine, "prefixes_copied", 0)),
+            "decode_threads": int(getattr(getattr(self.engine, "threads", None), "current", 0)),
             "requests_total": self.requests_total,
         }
 

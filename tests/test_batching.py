@@ -202,3 +202,44 @@ def test_decode_logits_are_bitwise_equal_alone_and_in_a_batch(engine):
     busy = step_logits(engine, PROMPTS[0], PROMPTS[1:SLOTS])
     assert len(solo) == len(busy) > 5
     assert all((a == b).all() for a, b in zip(solo, busy, strict=True))
+
+
+LONG_SYSTEM = "You are a careful assistant for a travel agency. " * 10
+
+
+def test_a_prompt_starts_from_a_busy_slot_that_shares_its_long_prefix(engine):
+    """Two parallel requests with one long system prompt: the second copies the first's
+    KV instead of evaluating the prefix again, and its numbers are bitwise those of a
+    fresh evaluation (the reproducibility rule)."""
+    a_prompt = chatml("Where should I go in May?", system=LONG_SYSTEM)
+    b_prompt = chatml("Which countries need a visa?", system=LONG_SYSTEM)
+    engine.reset_cache()
+    fresh = first_logits(engine, b_prompt)
+    b_alone = alone(engine, b_prompt)
+    engine.reset_cache()
+    a = engine.start(a_prompt, GREEDY)
+    while a.n_gen < 2:
+        engine.step()
+    copied = engine.prefixes_copied
+    b = engine.start(b_prompt, GREEDY)
+    assert engine.prefixes_copied == copied + 1
+    assert b.slot.seq_id != a.slot.seq_id
+    shared = len(engine.tokenize_prompt(chatml("", system=LONG_SYSTEM))) - 8
+    assert b.stats.cached_tokens >= shared
+    seen = []
+    sample = b.on_logits
+
+    def capture(row: int) -> None:
+        b.row = row
+        seen.append(b.logits())
+        sample(row)
+
+    b.on_logits = capture  # type: ignore[method-assign]
+    text = ""
+    while not b.done:
+        engine.step()
+        text += "".join(b.drain())
+    engine.release(a)
+    engine.release(b)
+    assert (seen[0] == fresh).all()
+    assert text == b_alone

@@ -6,6 +6,7 @@ batch, streamed or not, whatever the KV cache held (issue 15 item 5)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,8 @@ def test_metrics_in_prometheus_text(server: tuple[int, str], client: OpenAI) -> 
     assert values["localtools_generated_tokens_total"] > 0
     assert values["localtools_prompt_tokens_reused_total"] > 0
     assert "localtools_tokens_per_second" in values
+    assert values["localtools_prompt_prefixes_copied_total"] >= 0
+    assert 1 <= values["localtools_decode_threads"] <= (os.cpu_count() or 1)
 
 
 # ---- reproducibility (issue 15, item 5) -------------------------------------------

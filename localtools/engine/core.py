@@ -119,6 +119,7 @@ class Engine(VocabTokenizer):
         self.active: dict[int, Generation] = {}  # seq_id -> its running generation
         self.tokens_generated = 0  # over the engine's life (metrics)
         self.tokens_reused = 0  # prompt tokens taken from the KV cache (metrics)
+        self.prefixes_copied = 0  # prompts that started from another slot's cache
         self._closed = False
         self.last_stats: GenerationStats | None = None
 
@@ -303,6 +304,7 @@ class Engine(VocabTokenizer):
         if len(tokens) >= self.n_ctx:
             raise ContextLengthExceeded(len(tokens), self.n_ctx)
         slot = self._free_slot(tokens)
+        self._borrow_prefix(slot, tokens)
         spec = params.grammar
         triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
         grammar = compile_grammar(self, spec) if spec is not None else None
@@ -325,6 +327,26 @@ class Engine(VocabTokenizer):
             return (n if n >= MIN_STATE_TOKENS else 0, -slot.seq_id)
 
         return max(free, key=worth)
+
+    def _borrow_prefix(self, slot: SlotCache, tokens: list[int]) -> None:
+        """Copy another slot's cache into `slot` when it shares clearly more with the
+        prompt than `slot` or a saved state does (parallel requests with one long system
+        prompt and tools evaluate it once, not once per slot)."""
+        own = slot.reusable(tokens)
+        donors = [s for s in self.slots if s is not slot]
+        if not donors:
+            return
+        donor = max(donors, key=lambda s: s.reusable(tokens))
+        n = donor.reusable(tokens)
+        if n < own + MIN_STATE_TOKENS:
+            return
+        _, saved = self.store.best(tokens, own)
+        if saved >= n:
+            return  # the slot brings that state back itself (switch_state)
+        if self.store.slots and len(slot.tokens) - own >= MIN_STATE_TOKENS:
+            self.store.save(slot.seq_id, slot.tokens, slot.n_exact)  # keep its conversation
+        slot.copy_prefix_from(donor, n)
+        self.prefixes_copied += 1
 
     def step(self) -> int:
         """Advance every active generation by one token (and one prompt chunk);

@@ -146,6 +146,19 @@ class SlotCache:
                 n = 0
         return n
 
+    def copy_prefix_from(self, donor: SlotCache, n: int) -> None:
+        """Hold the first `n` tokens of another slot's cache instead of this one's.
+
+        With split KV streams llama.cpp copies a whole stream (done at the next decode,
+        before that batch writes anything, so a donor that is busy decoding is fine),
+        then the tail is dropped: a memory copy instead of evaluating `n` tokens again.
+        """
+        llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, -1, -1)
+        llama_cpp.llama_memory_seq_cp(self._memory, donor.seq_id, self.seq_id, -1, -1)
+        self.tokens = list(donor.tokens)
+        self.n_exact = donor.n_exact
+        self.truncate(n)
+
     def truncate(self, n: int) -> None:
         """Drop cached tokens from position `n` on."""
         if not llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, n, -1):
