@@ -243,3 +243,25 @@ def test_a_prompt_starts_from_a_busy_slot_that_shares_its_long_prefix(engine):
     engine.release(b)
     assert (seen[0] == fresh).all()
     assert text == b_alone
+
+
+def test_requests_arriving_together_evaluate_their_shared_prefix_once(engine):
+    prompts = [chatml(q, system=LONG_SYSTEM) for q in ("Is Rome nice in May?", "Name a quiet beach.", "Pack light?")]
+    engine.reset_cache()
+    expected = [alone(engine, p) for p in prompts]
+    engine.reset_cache()
+    copied = engine.prefixes_copied
+    gens = [engine.start(p, GREEDY) for p in prompts]
+    assert engine.prefixes_copied == copied  # nobody holds the prefix yet
+    texts = ["", "", ""]
+    while any(not g.done for g in gens):
+        engine.step()
+        for k, g in enumerate(gens):
+            texts[k] += "".join(g.drain())
+    shared = len(engine.tokenize_prompt(chatml("", system=LONG_SYSTEM))) - 8
+    evaluated = sum(g.stats.prompt_eval_tokens for g in gens)
+    for g in gens:
+        engine.release(g)
+    assert engine.prefixes_copied == copied + 2
+    assert evaluated <= sum(len(engine.tokenize_prompt(p)) for p in prompts) - 2 * shared
+    assert texts == expected

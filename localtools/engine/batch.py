@@ -25,6 +25,7 @@ rule). Two calls give the same work with the prompt evaluated as one chunk.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import llama_cpp
@@ -48,10 +49,17 @@ def next_prompt(waiting: list[Generation], now: float) -> Generation:
 class BatchStepper:
     """Owns the llama_batch buffer and runs steps over a set of generations."""
 
-    def __init__(self, ctx: Any, n_batch: int, threads: ThreadGovernor | None = None):
+    def __init__(
+        self,
+        ctx: Any,
+        n_batch: int,
+        threads: ThreadGovernor | None = None,
+        before_prefill: Callable[[Generation], None] | None = None,
+    ):
         self._ctx = ctx
         self.n_batch = n_batch
         self._threads = threads
+        self._before_prefill = before_prefill  # may let a prompt start from another slot
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
 
     def free(self) -> None:
@@ -97,6 +105,8 @@ class BatchStepper:
         return n
 
     def _prefill_step(self, gen: Generation, limit: int) -> int:
+        if self._before_prefill is not None:
+            self._before_prefill(gen)
         chunk = gen.prefill_chunk(limit)
         if not chunk:
             return 0

@@ -107,7 +107,7 @@ class Engine(VocabTokenizer):
         # the default thread count adapts to a loaded machine; a user's --threads stands
         governed = cparams.n_threads if config.n_threads is None else 1
         self.threads = ThreadGovernor(governed, self._thread_setter(cparams))
-        self._stepper = BatchStepper(ctx, self._n_batch, self.threads)
+        self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill)
 
         self.metadata: dict[str, str] = self._read_metadata()
         self._read_special_tokens()
@@ -328,17 +328,38 @@ class Engine(VocabTokenizer):
 
         return max(free, key=worth)
 
+    def _best_donor(self, slot: SlotCache, tokens: list[int], have: int) -> tuple[SlotCache | None, int]:
+        """The other slot sharing the most reusable tokens with `tokens`, when that is at
+        least MIN_STATE_TOKENS more than the `have` tokens `slot` holds already."""
+        donors = [s for s in self.slots if s is not slot]
+        if not donors:
+            return None, 0
+        donor = max(donors, key=lambda s: s.reusable(tokens))
+        n = donor.reusable(tokens)
+        return (donor, n) if n >= have + MIN_STATE_TOKENS else (None, 0)
+
+    def _borrow_for_prefill(self, gen: Generation) -> None:
+        """Before a prompt chunk: another slot may have evaluated this prompt's prefix
+        since the request started (requests arriving together with one system prompt:
+        the first one evaluated goes on, the others copy it)."""
+        donor, n = self._best_donor(gen.slot, gen.tokens, gen.prefill_at)
+        if donor is None:
+            return
+        gen.slot.copy_prefix_from(donor, n)
+        if len(gen.slot.tokens) != n:  # llama.cpp could not keep a partial sequence
+            gen.skip_prefix(0)
+            return
+        self.tokens_reused += n - gen.prefill_at
+        gen.skip_prefix(n)
+        self.prefixes_copied += 1
+
     def _borrow_prefix(self, slot: SlotCache, tokens: list[int]) -> None:
         """Copy another slot's cache into `slot` when it shares clearly more with the
         prompt than `slot` or a saved state does (parallel requests with one long system
         prompt and tools evaluate it once, not once per slot)."""
         own = slot.reusable(tokens)
-        donors = [s for s in self.slots if s is not slot]
-        if not donors:
-            return
-        donor = max(donors, key=lambda s: s.reusable(tokens))
-        n = donor.reusable(tokens)
-        if n < own + MIN_STATE_TOKENS:
+        donor, n = self._best_donor(slot, tokens, own)
+        if donor is None:
             return
         _, saved = self.store.best(tokens, own)
         if saved >= n:

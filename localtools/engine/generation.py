@@ -98,6 +98,12 @@ class Generation:
         if self.budget <= 0:
             self._end()
 
+    def skip_prefix(self, n: int) -> None:
+        """The slot now holds the first `n` prompt tokens (copied from another slot)."""
+        self.prefill_at = n
+        self.stats.cached_tokens = n
+        self.stats.prompt_eval_tokens = len(self.tokens) - n
+
     @property
     def prefilling(self) -> bool:
         return not self.done and self.prefill_at < len(self.tokens)
