@@ -106,3 +106,32 @@ def test_a_slow_prompt_chunk_on_all_cores_drops_to_one_thread_once_one_thread_wa
     assert gov.current == 2
     gov.observe_prefill(128, 128 * 0.05)  # all cores, 8x slower than one thread
     assert gov.current == 1
+
+
+def test_calibration_on_a_loaded_machine_starts_on_one_thread():
+    gov, clock, applied = make()
+    times = iter([0.05, 0.018, 2.7])  # graph warm-up, one thread, all cores
+    gov.calibrate(lambda: next(times))
+    assert gov.current == 1 and applied[-1] == 1
+
+
+def test_calibration_on_an_idle_machine_keeps_every_core():
+    gov, clock, applied = make()
+    times = iter([0.05, 0.018, 0.011])
+    gov.calibrate(lambda: next(times))
+    assert gov.current == 2
+    # a prompt chunk on all cores slower per token than one thread decodes drops at once
+    gov.observe_prefill(64, 64 * 0.2)
+    assert gov.current == 1
+
+
+def test_engine_calibrates_with_default_threads(model_path):
+    from localtools.engine import Engine, EngineConfig, SamplingParams
+
+    eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=256))
+    try:
+        assert eng.threads.full == default_threads()
+        assert eng.threads.current in (1, eng.threads.full)
+        assert "".join(eng.generate("Hello", SamplingParams(max_tokens=3, temperature=0.0)))
+    finally:
+        eng.close()

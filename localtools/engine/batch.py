@@ -122,6 +122,17 @@ class BatchStepper:
         gen.prefilled(len(chunk), len(chunk) - 1)
         return len(chunk)
 
+    def time_one_token(self, seq_id: int, token: int) -> float:
+        """Seconds to decode `token` alone at position 0 of sequence `seq_id` (then
+        forgotten): the thread governor's calibration, before the slot is used."""
+        self._put(0, token, 0, seq_id, True)
+        self._batch.n_tokens = 1
+        t0 = time.perf_counter()
+        llama_cpp.llama_decode(self._ctx, self._batch)
+        took = time.perf_counter() - t0
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self._ctx), seq_id, -1, -1)
+        return took
+
     def _put(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
         batch = self._batch
         batch.token[i] = token

@@ -108,6 +108,9 @@ class Engine(VocabTokenizer):
         governed = cparams.n_threads if config.n_threads is None else 1
         self.threads = ThreadGovernor(governed, self._thread_setter(cparams))
         self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill)
+        if self.threads.active:
+            probe = max(0, llama_cpp.llama_vocab_bos(self._vocab))
+            self.threads.calibrate(lambda: self._stepper.time_one_token(0, probe))
 
         self.metadata: dict[str, str] = self._read_metadata()
         self._read_special_tokens()

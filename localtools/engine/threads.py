@@ -123,6 +123,22 @@ class ThreadGovernor:
         elif now >= self._next_trial:
             self._start_trial(now)
 
+    def calibrate(self, time_one_token: Callable[[], float]) -> None:
+        """Time one decoded token on one thread and on all cores before serving, so the
+        first prompt on a loaded machine is not evaluated on stalled threads."""
+        if not self.active:
+            return
+        self._set(1, None)
+        time_one_token()  # the first decode allocates the graph: not timed
+        single = time_one_token()
+        self._avg[(1, 1)] = single
+        self._set(self.full, None)
+        full = time_one_token()
+        self._avg[(self.full, 1)] = full
+        if full > self.SLOWER * single:
+            self._wait = min(self._wait * 2, self._max_wait)
+            self._set(1, self._clock() + self._wait)
+
     def observe_prefill(self, tokens: int, seconds: float) -> None:
         """Record one prompt chunk: on all cores, slower per token than one thread was
         drops to one thread at once (trials are run on decode steps only)."""
@@ -132,7 +148,8 @@ class ThreadGovernor:
         key = (self.current, PREFILL)
         old = self._avg.get(key)
         self._avg[key] = per_token if old is None else 0.7 * old + 0.3 * per_token
-        single = self._avg.get((1, PREFILL))
+        # one thread's prompt time per token, or its decode time (never less) until known
+        single = self._avg.get((1, PREFILL), self._avg.get((1, 1)))
         if self.current == self.full and single is not None and per_token > self.SLOWER * single:
             self._wait = min(self._wait * 2, self._max_wait)
             self._set(1, self._clock() + self._wait)
