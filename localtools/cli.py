@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,14 @@ def _make_server(config: Any, runtime: Any, announce: str | None = None) -> Any:
     return LocaltoolsServer(config)
 
 
-def _remote_loader(urls: list[str], chat_template_from: str | None) -> Any:
+def _remote_loader(urls: list[str], chat_template_from: str | None, api_key: str | None = None) -> Any:
     """`load_runtime`'s signature over upstream engines (the engine options do not apply)."""
     from localtools.remote import load_remote_runtime
 
     def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
              n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None,
              auto_tools: str | None = None, **options: Any) -> Any:
-        runtime = load_remote_runtime(urls, chat_template_from or model, **options)
+        runtime = load_remote_runtime(urls, chat_template_from or model, api_key=api_key, **options)
         choice = getattr(runtime, "choice", None)  # `auto` mode: --auto-tools, else what resolution chose
         runtime.auto_tools = auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
         return runtime
@@ -137,6 +138,7 @@ def serve(
     max_loaded: int | None = typer.Option(None, "--max-loaded", help="Several models: keep at most N loaded; the least recently used idle one is unloaded to make room."),
     engine_url: list[str] | None = typer.Option(None, "--engine-url", help="Get tokens from this llama-server or vLLM instead of in-process (repeat for a pool; --n-ctx then comes from them). Needs --chat-template-from."),
     chat_template_from: str | None = typer.Option(None, "--chat-template-from", help="With --engine-url: the GGUF (or catalog name) whose template and tokenizer the engines serve."),
+    engine_api_key: str | None = typer.Option(None, "--engine-api-key", envvar="LOCALTOOLS_ENGINE_API_KEY", show_envvar=True, help="With --engine-url: the upstreams' API key (llama-server --api-key, vLLM --api-key), sent as a bearer token; never logged."),
 ) -> None:
     """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models).
 
@@ -148,7 +150,9 @@ def serve(
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
     _configure_logging(log_level)
-    load = _remote_loader(engine_url, chat_template_from) if engine_url else load_runtime
+    if engine_api_key and not engine_url and os.environ.get("LOCALTOOLS_ENGINE_API_KEY") != engine_api_key:
+        raise _fail("--engine-api-key is for the upstreams of --engine-url")
+    load = _remote_loader(engine_url, chat_template_from, engine_api_key or None) if engine_url else load_runtime
     try:
         cors_origins = check_origins(cors_origin)
     except ValueError as exc:

@@ -57,7 +57,7 @@ class LlamaServer:
     """One llama-server process on 127.0.0.1 serving `model`."""
 
     def __init__(self, binary: Path, model: Path, *, jinja: bool = False, n_ctx: int = 4096, slots: int = 1,
-                 threads: int = 1):
+                 threads: int = 1, api_key: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
@@ -66,6 +66,8 @@ class LlamaServer:
         ]
         if jinja:
             args.append("--jinja")
+        if api_key:
+            args += ["--api-key", api_key]
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)

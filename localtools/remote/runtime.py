@@ -54,6 +54,7 @@ def load_remote_runtime(
     alias: str | None = None,
     health_interval: float = 5.0,
     read_timeout: float = READ_TIMEOUT,
+    api_key: str | None = None,
 ) -> ModelRuntime:
     """Resolve the model's template/dialect/tokenizer, probe the upstreams, and build the
     runtime. Raises ModelNotFound / RuntimeLoadError (also when no upstream answers)."""
@@ -75,7 +76,8 @@ def load_remote_runtime(
     templates = _engine_templates(choice, vocab)
 
     timeout = httpx.Timeout(connect=5.0, read=read_timeout, write=30.0, pool=30.0)
-    client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=max_queue + 64))
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None  # llama-server and vLLM alike
+    client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=max_queue + 64), headers=headers)
     pool = UpstreamPool(urls, client, health_interval=health_interval)
     if pool.check_all() == 0:
         client.close()

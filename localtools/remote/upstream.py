@@ -60,10 +60,20 @@ def shared_prefix(a: bytes, b: bytes) -> int:
     return len(os.path.commonprefix([a, b])) // 4
 
 
+def refused_key(r: httpx.Response) -> None:
+    """Raise a readable error when the upstream refused our API key (or wants one)."""
+    if r.status_code in (401, 403):
+        raise httpx.HTTPStatusError(
+            f"{r.request.url.scheme}://{r.request.url.netloc.decode()} refused the API key (HTTP {r.status_code}): "
+            "give the upstream's key with --engine-api-key or LOCALTOOLS_ENGINE_API_KEY",
+            request=r.request, response=r)
+
+
 def probe(client: httpx.Client, up: Upstream) -> None:
     """Find out what `up` is and whether it serves now (raises httpx.HTTPError if not)."""
     if up.kind in (None, LLAMA_SERVER):
         r = client.get(up.url + "/props", timeout=5.0)
+        refused_key(r)  # llama-server keeps /v1/models public: do not take it for vLLM
         if r.status_code == 200 and "default_generation_settings" in r.text:
             props = r.json()
             up.kind = LLAMA_SERVER
@@ -74,6 +84,7 @@ def probe(client: httpx.Client, up: Upstream) -> None:
         if up.kind == LLAMA_SERVER:
             r.raise_for_status()
     r = client.get(up.url + "/v1/models", timeout=5.0)
+    refused_key(r)
     r.raise_for_status()
     models = r.json().get("data") or []
     if not models:

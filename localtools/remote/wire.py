@@ -72,6 +72,9 @@ def reply_error(status: int, text: str, prompt_tokens: int, n_ctx: int) -> Excep
         return ContextLengthExceeded(prompt_tokens, n_ctx)
     if "grammar" in lowered or "structured" in lowered:
         return GrammarError(f"the engine rejected the grammar: {message}")
-    if status in (401, 403, 404):
+    if status in (401, 403):
+        return UpstreamFailed(f"the upstream refused the API key (HTTP {status}: {message}); "
+                              "give it with --engine-api-key or LOCALTOOLS_ENGINE_API_KEY")
+    if status == 404:
         return UpstreamFailed(f"HTTP {status}: {message}")
     return ValueError(f"the engine rejected the request (HTTP {status}): {message}")
