@@ -136,13 +136,14 @@ def serve(
     models_file: Path | None = typer.Option(None, "--models-file", help="TOML file with one models.NAME table per served model (model = PATH or catalog name, n_ctx, dialect...)."),
     idle_unload: float | None = typer.Option(None, "--idle-unload", help="Several models: unload a model idle for this many SECONDS (it reloads on its next request)."),
     max_loaded: int | None = typer.Option(None, "--max-loaded", help="Several models: keep at most N loaded; the least recently used idle one is unloaded to make room."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Several models: keep the loaded ones within this much memory (e.g. 8GiB, 800MB; estimated as file + KV cache), unloading the least recently used idle ones."),
     engine_url: list[str] | None = typer.Option(None, "--engine-url", help="Get tokens from this llama-server or vLLM instead of in-process (repeat for a pool; --n-ctx then comes from them). Needs --chat-template-from."),
     chat_template_from: str | None = typer.Option(None, "--chat-template-from", help="With --engine-url: the GGUF (or catalog name) whose template and tokenizer the engines serve."),
     engine_api_key: str | None = typer.Option(None, "--engine-api-key", envvar="LOCALTOOLS_ENGINE_API_KEY", show_envvar=True, help="With --engine-url: the upstreams' API key (llama-server --api-key, vLLM --api-key), sent as a bearer token; never logged."),
 ) -> None:
     """Serve a model with the OpenAI API on http://HOST:PORT/v1 (chat, completions, embeddings, models).
 
-    With several models (or --models-file, --idle-unload, --max-loaded) nothing loads at
+    With several models (or --models-file, --idle-unload, --max-loaded, --max-memory) nothing loads at
     start: each model loads on its first request, and a request naming no model goes to
     the first one."""
     from localtools.api.app import ServerSettings
@@ -170,15 +171,17 @@ def serve(
         tool_prompt_file=str(tool_prompt) if tool_prompt else None, max_queue=max_queue,
         n_parallel=parallel, auto_tools=auto_tools,
     )
-    if len(sources) > 1 or models_file or idle_unload or max_loaded:
+    if len(sources) > 1 or models_file or idle_unload or max_loaded or max_memory:
         if engine_url:
             raise _fail("--engine-url serves one model: run one localtools per model in front of its engines")
         if alias:
             raise _fail("--alias names one model; name several in a --models-file")
         from localtools.registry.launch import LoadOptions, build_pool
+        from localtools.registry.memory import parse_size
 
         try:
-            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload)
+            budget = parse_size(max_memory) if max_memory else None
+            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload, budget)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         _run_server(pool, settings, host, port, log_level)

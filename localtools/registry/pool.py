@@ -63,6 +63,7 @@ class ServedModel:
     load: Callable[[], Any]
     kind: str = "local"
     aliases: frozenset[str] = frozenset()
+    estimate: Callable[[], int] | None = None  # bytes it will take loaded (registry/memory.py)
 
 
 def close_runtime(runtime: Any) -> None:
@@ -86,6 +87,7 @@ class Slot:
     last_used: float = 0.0
     draining: bool = False
     loads: int = 0
+    memory: int | None = None  # the estimate, once made
     unloads: dict[str, int] = field(default_factory=lambda: {"idle": 0, "lru": 0})
     waiters: list[asyncio.Future[Any]] = field(default_factory=list)
 
@@ -122,6 +124,7 @@ class ModelPool:
         *,
         max_loaded: int | None = None,
         idle_unload_s: float | None = None,
+        max_memory: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not models:
@@ -134,6 +137,7 @@ class ModelPool:
         self._by_alias = _unambiguous_aliases(list(self.slots.values()))
         self.max_loaded = max_loaded if max_loaded and max_loaded > 0 else None
         self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
+        self.max_memory = max_memory if max_memory and max_memory > 0 else None
         self._clock = clock
         self._changed = asyncio.Event()
         self._wanting_room = 0
@@ -176,7 +180,8 @@ class ModelPool:
                     raise ModelLoadFailed(slot.name, slot.error or "unknown error")
                 slot.state = UNLOADED
             if slot.state == UNLOADED:
-                if not self._has_room():
+                await self._measure(slot)
+                if not self._has_room(slot):
                     await self._wait_for_room()
                     continue
                 self._begin_load(slot)
@@ -209,10 +214,27 @@ class ModelPool:
 
     # ---- room (max_loaded) ----------------------------------------------
 
-    def _has_room(self) -> bool:
-        if self.max_loaded is None:
-            return True
-        return sum(s.holds_memory for s in self.slots.values()) < self.max_loaded
+    async def _measure(self, slot: Slot) -> None:
+        """Estimate the slot's memory once (with a budget); refuse a model that alone
+        exceeds it (ModelLoadFailed: the client gets a 503 saying so)."""
+        if self.max_memory is None:
+            return
+        if slot.memory is None:
+            estimate = slot.spec.estimate
+            slot.memory = await anyio.to_thread.run_sync(estimate) if estimate is not None else 0
+        if slot.memory > self.max_memory:
+            from localtools.registry.memory import format_size
+
+            raise ModelLoadFailed(slot.name, f"it needs about {format_size(slot.memory)} (file and KV cache), "
+                                             f"more than --max-memory {format_size(self.max_memory)}")
+
+    def _has_room(self, slot: Slot) -> bool:
+        held = [s for s in self.slots.values() if s.holds_memory]
+        if self.max_loaded is not None and len(held) >= self.max_loaded:
+            return False
+        if self.max_memory is not None and held:
+            return sum(s.memory or 0 for s in held) + (slot.memory or 0) <= self.max_memory
+        return True
 
     async def _wait_for_room(self) -> None:
         """Unload the least recently used idle model, or drain the least recently
@@ -223,7 +245,7 @@ class ModelPool:
             self._begin_unload(idle[0], "lru")
         elif loaded and not any(s.draining or s.state == UNLOADING for s in self.slots.values()):
             loaded[0].draining = True
-            log.info("draining %s to make room (--max-loaded %s)", loaded[0].name, self.max_loaded)
+            log.info("draining %s to make room (--max-loaded / --max-memory)", loaded[0].name)
         self._wanting_room += 1
         try:
             await self._wait()
@@ -335,6 +357,8 @@ class ModelPool:
                 "in_flight": slot.in_flight, "loads": slot.loads, "unloads": dict(slot.unloads),
                 "idle_s": round(now - slot.last_used, 1) if slot.state == LOADED and not slot.in_flight else None,
             }
+            if slot.memory is not None:
+                row["memory_estimate"] = slot.memory
             if slot.error is not None:
                 row["error"] = slot.error
             rows.append(row)

@@ -45,6 +45,7 @@ def ps_rows(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "state": meta.get("state", "loaded"),
             "in_flight": meta.get("in_flight", ""),
             "idle_s": meta.get("idle_s"),
+            "memory": meta.get("memory_estimate"),
             "dialect": meta.get("dialect", ""),
             "model": meta.get("file") or meta.get("source") or "",
             "error": meta.get("error"),
@@ -54,10 +55,12 @@ def ps_rows(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_ps(rows: list[dict[str, Any]]) -> str:
     """A table for the terminal; a failed model's reason on the line below it."""
-    header = ("NAME", "STATE", "IN FLIGHT", "IDLE", "DIALECT", "MODEL")
+    from localtools.registry.memory import format_size
+
+    header = ("NAME", "STATE", "IN FLIGHT", "IDLE", "MEMORY", "DIALECT", "MODEL")
     cells = [header] + [
         (r["name"], r["state"], str(r["in_flight"]), "" if r["idle_s"] is None else f"{r['idle_s']:.0f}s",
-         r["dialect"], r["model"])
+         "" if not r.get("memory") else f"~{format_size(r['memory'])}", r["dialect"], r["model"])
         for r in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from localtools.catalog import tomllib  # the catalog's TOML reader (tomli on Python 3.10)
+from localtools.registry.memory import estimate_local_model
 from localtools.registry.pool import ServedModel
 
 
@@ -82,7 +83,9 @@ def local_model(name: str, source: str, options: LoadOptions,
 
         loader = load_runtime
     load = partial(loader, source, alias=name, **vars(options))
-    return ServedModel(name=name, source=source, load=load, kind="local", aliases=_aliases(name, source))
+    estimate = partial(estimate_local_model, source, options.n_ctx, options.n_parallel)
+    return ServedModel(name=name, source=source, load=load, kind="local", aliases=_aliases(name, source),
+                       estimate=estimate)
 
 
 def _options_from_table(table: dict[str, Any], defaults: LoadOptions, where: str, base: Path) -> LoadOptions:
