@@ -151,8 +151,8 @@ def serve(
     from localtools.runtime import ModelNotFound, RuntimeLoadError, load_runtime
 
     _configure_logging(log_level)
-    if engine_api_key and not engine_url and os.environ.get("LOCALTOOLS_ENGINE_API_KEY") != engine_api_key:
-        raise _fail("--engine-api-key is for the upstreams of --engine-url")
+    if engine_api_key and not (engine_url or models_file) and os.environ.get("LOCALTOOLS_ENGINE_API_KEY") != engine_api_key:
+        raise _fail("--engine-api-key is for the upstreams of --engine-url or of models-file engine_url tables")
     load = _remote_loader(engine_url, chat_template_from, engine_api_key or None) if engine_url else load_runtime
     try:
         cors_origins = check_origins(cors_origin)
@@ -173,7 +173,8 @@ def serve(
     )
     if len(sources) > 1 or models_file or idle_unload or max_loaded or max_memory:
         if engine_url:
-            raise _fail("--engine-url serves one model: run one localtools per model in front of its engines")
+            raise _fail("--engine-url serves one model; for several, give each models-file table its own "
+                        "engine_url (and chat template through its model key)")
         if alias:
             raise _fail("--alias names one model; name several in a --models-file")
         from localtools.registry.launch import LoadOptions, build_pool
@@ -181,7 +182,8 @@ def serve(
 
         try:
             budget = parse_size(max_memory) if max_memory else None
-            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload, budget)
+            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload, budget,
+                              engine_api_key or None)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         _run_server(pool, settings, host, port, log_level)

@@ -265,11 +265,31 @@ def test_models_file_names_paths_and_options(tmp_path: Path) -> None:
     path.write_text('[models.fast]\nmodel = "a.gguf"\nn_ctx = 1024\nchat_template = "t.jinja"\n'
                     '[models.cat]\nmodel = "smollm2-135m"\ndialect = "hermes"\n')
     entries = read_models_file(path, LoadOptions(n_ctx=4096, seed=7))
-    assert [(name, source) for name, source, _ in entries] == [("fast", str(tmp_path / "a.gguf")),
+    assert [(name, source) for name, source, _, _ in entries] == [("fast", str(tmp_path / "a.gguf")),
                                                              ("cat", "smollm2-135m")]
     fast, cat = entries[0][2], entries[1][2]
     assert (fast.n_ctx, fast.seed, fast.chat_template_file) == (1024, 7, str(tmp_path / "t.jinja"))
     assert (cat.n_ctx, cat.dialect) == (4096, "hermes")
+    assert entries[0][3] is None and entries[1][3] is None  # in-process models
+
+
+def test_models_file_tables_with_engine_urls_are_remote(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('[models.big]\nmodel = "b.gguf"\nengine_url = ["http://h1:8080", "http://h2:8080"]\n'
+                    '[models.keyed]\nmodel = "k.gguf"\nengine_url = "http://h3:8000"\nengine_api_key = "own"\n'
+                    '[models.small]\nmodel = "s.gguf"\n')
+    specs = {s.name: s for s in served_models([], path, LoadOptions(), api_key="shared")}
+    assert (specs["big"].kind, specs["keyed"].kind, specs["small"].kind) == ("remote", "remote", "local")
+    entries = {e[0]: e for e in read_models_file(path, LoadOptions(), api_key="shared")}
+    assert entries["big"][3] == (["http://h1:8080", "http://h2:8080"], "shared")
+    assert entries["keyed"][3] == (["http://h3:8000"], "own")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[models.x]\nmodel = "x.gguf"\nengine_url = "ftp://nope"\n')
+    with pytest.raises(ModelsFileError, match="engine_url must be an http"):
+        read_models_file(bad, LoadOptions())
+    bad.write_text('[models.x]\nmodel = "x.gguf"\nengine_api_key = "k"\n')
+    with pytest.raises(ModelsFileError, match="engine_api_key needs engine_url"):
+        read_models_file(bad, LoadOptions())
 
 
 def test_models_file_mistakes_are_named(tmp_path: Path) -> None:

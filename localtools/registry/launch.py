@@ -11,7 +11,8 @@ from localtools.registry.specs import LoadOptions, served_models
 __all__ = ["LoadOptions", "build_pool"]
 
 def build_pool(sources: list[str], models_file: Path | None, defaults: LoadOptions,
-               max_loaded: int | None, idle_unload_s: float | None, max_memory: int | None = None) -> ModelPool:
+               max_loaded: int | None, idle_unload_s: float | None, max_memory: int | None = None,
+               engine_api_key: str | None = None) -> ModelPool:
     """The pool serving `sources` then the models file's tables (raises ValueError,
     naming the file and table, for what cannot be served as given)."""
     if not sources and models_file is None:
@@ -20,5 +21,5 @@ def build_pool(sources: list[str], models_file: Path | None, defaults: LoadOptio
         raise ValueError("--max-loaded must be at least 1")
     if idle_unload_s is not None and idle_unload_s <= 0:
         raise ValueError("--idle-unload must be a positive number of seconds")
-    return ModelPool(served_models(sources, models_file, defaults), max_loaded=max_loaded,
+    return ModelPool(served_models(sources, models_file, defaults, api_key=engine_api_key), max_loaded=max_loaded,
                      idle_unload_s=idle_unload_s, max_memory=max_memory)

@@ -12,7 +12,9 @@ name (the catalog's layout):
 
 Keys: `model` (or `path`; required), `n_ctx`, `threads`, `n_gpu_layers`, `seed`,
 `chat_template`, `tool_prompt` (files, relative to the models file), `dialect`,
-`max_queue`, `parallel`. Unknown keys are an error at start-up, so a typo never goes unnoticed.
+`max_queue`, `parallel`, `auto_tools`; `engine_url` (a URL or a list) makes the model
+remote (`model` then names the GGUF whose template and tokenizer the upstreams serve),
+with `engine_api_key`. Unknown keys are an error at start-up, so a typo never goes unnoticed.
 """
 
 from __future__ import annotations
@@ -88,13 +90,51 @@ def local_model(name: str, source: str, options: LoadOptions,
                        estimate=estimate)
 
 
+REMOTE_KEYS = ("engine_url", "engine_api_key")
+
+
+def load_remote(urls: list[str], source: str, options: LoadOptions, alias: str, api_key: str | None) -> Any:
+    """`load_remote_runtime` with a models-file table's options (engine options do not apply)."""
+    from localtools.remote import load_remote_runtime
+
+    runtime = load_remote_runtime(
+        urls, source, n_ctx=options.n_ctx, chat_template_file=options.chat_template_file, dialect=options.dialect,
+        tool_prompt_file=options.tool_prompt_file, max_queue=options.max_queue, alias=alias, api_key=api_key)
+    choice = getattr(runtime, "choice", None)
+    runtime.auto_tools = options.auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
+    return runtime
+
+
+def remote_model(name: str, source: str, options: LoadOptions, urls: list[str], api_key: str | None) -> ServedModel:
+    """A model whose tokens come from upstream engines; `source` is the GGUF (or catalog
+    name) whose template and tokenizer they serve. Nothing here is loaded in-process."""
+    load = partial(load_remote, urls, source, options, name, api_key)
+    return ServedModel(name=name, source=source, load=load, kind="remote", aliases=_aliases(name, source))
+
+
+def _remote_of(table: dict[str, Any], where: str, default_key: str | None) -> tuple[list[str], str | None] | None:
+    """A table's upstreams and API key, or None for an in-process model."""
+    urls = table.get("engine_url")
+    if urls is None:
+        if "engine_api_key" in table:
+            raise ModelsFileError(f"{where}.engine_api_key needs engine_url")
+        return None
+    urls = [urls] if isinstance(urls, str) else urls
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u.startswith("http") for u in urls):
+        raise ModelsFileError(f"{where}.engine_url must be an http(s) URL or a list of them")
+    key = table.get("engine_api_key", default_key)
+    if key is not None and not isinstance(key, str):
+        raise ModelsFileError(f"{where}.engine_api_key must be a string")
+    return urls, key or None
+
+
 def _options_from_table(table: dict[str, Any], defaults: LoadOptions, where: str, base: Path) -> LoadOptions:
     changes: dict[str, Any] = {}
     for key, value in table.items():
-        if key in ("model", "path"):
+        if key in ("model", "path", *REMOTE_KEYS):
             continue
         if key not in _KEYS:
-            known = ", ".join(["model", *sorted(_KEYS)])
+            known = ", ".join(["model", *sorted([*_KEYS, *REMOTE_KEYS])])
             raise ModelsFileError(f"{where}: unknown key {key!r} (known: {known})")
         field_name, kind = _KEYS[key]
         if kind is None:
@@ -107,8 +147,12 @@ def _options_from_table(table: dict[str, Any], defaults: LoadOptions, where: str
     return replace(defaults, **changes)
 
 
-def read_models_file(path: Path, defaults: LoadOptions) -> list[tuple[str, str, LoadOptions]]:
-    """(served name, model source, options) per `[models.NAME]` table, in file order."""
+Entry = tuple[str, str, LoadOptions, "tuple[list[str], str | None] | None"]
+
+
+def read_models_file(path: Path, defaults: LoadOptions, api_key: str | None = None) -> list[Entry]:
+    """(served name, model source, options, upstreams and key or None) per `[models.NAME]`
+    table, in file order."""
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -130,22 +174,24 @@ def read_models_file(path: Path, defaults: LoadOptions) -> list[tuple[str, str, 
         if source.endswith(".gguf") and not Path(source).expanduser().is_absolute():
             source = str(path.parent / Path(source).expanduser())
         found.append((name, str(Path(source).expanduser()) if source.startswith("~") else source,
-                      _options_from_table(table, defaults, where, path.parent)))
+                      _options_from_table(table, defaults, where, path.parent), _remote_of(table, where, api_key)))
     return found
 
 
 def served_models(sources: list[str], models_file: Path | None, defaults: LoadOptions,
-                  loader: Callable[..., Any] | None = None) -> list[ServedModel]:
-    """The command line's models (named by `served_name`), then the models file's."""
-    entries = [(served_name(s), s, defaults) for s in sources]
+                  loader: Callable[..., Any] | None = None, api_key: str | None = None) -> list[ServedModel]:
+    """The command line's models (named by `served_name`), then the models file's
+    (`api_key`: the upstreams' key for tables with `engine_url` and no key of their own)."""
+    entries: list[Entry] = [(served_name(s), s, defaults, None) for s in sources]
     if models_file is not None:
-        entries += read_models_file(models_file, defaults)
+        entries += read_models_file(models_file, defaults, api_key)
     seen: dict[str, str] = {}
-    for name, source, _ in entries:
+    for name, source, _, _ in entries:
         if name in seen:
             raise ModelsFileError(
                 f"two models are both served as {name!r} ({seen[name]} and {source}); "
                 "name them in a --models-file"
             )
         seen[name] = source
-    return [local_model(name, source, options, loader) for name, source, options in entries]
+    return [local_model(name, source, options, loader) if remote is None else remote_model(name, source, options, *remote)
+            for name, source, options, remote in entries]
