@@ -46,7 +46,7 @@ def test_grammar_takes_calls_over_the_offered_tools_or_opened_text() -> None:
     d = dialect()
     gbnf = d.decision_grammar(TOOLS, parallel=True).gbnf
     assert accepts(gbnf, CALL_W)
-    assert accepts(gbnf, CALL_W + "\n" + CALL_T)  # parallel calls
+    assert accepts(gbnf, CALL_W + "\n" + CALL_W.replace("Paris", "Rome"))  # parallel calls
     assert accepts(gbnf, d.text_opener + " It is sunny <tool_call> anything\n at all.")
     assert accepts(gbnf, d.text_opener)
     assert not accepts(gbnf, "It is sunny.")  # text must open with the opener
@@ -56,10 +56,28 @@ def test_grammar_takes_calls_over_the_offered_tools_or_opened_text() -> None:
     assert not accepts(gbnf, CALL_W + " and some text")  # calls only, once calling
 
 
+def test_further_calls_repeat_the_first_calls_function() -> None:
+    gbnf = dialect().decision_grammar(TOOLS, parallel=True).gbnf
+    assert accepts(gbnf, CALL_T + "\n" + CALL_T)
+    assert accepts(gbnf, CALL_W + "\n" + CALL_W + "\n" + CALL_W)
+    assert not accepts(gbnf, CALL_W + "\n" + CALL_T)  # a second tool after the first: chained guesses
+    assert not accepts(gbnf, CALL_T + "\n" + CALL_W)
+
+
+def test_same_function_rule_holds_in_a_list_syntax() -> None:
+    xlam = dialect("xlam")
+    gbnf = decision_grammar(xlam.spec, TOOLS, True, "answer:").gbnf
+    w = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    t = '{"name": "get_time", "arguments": {}}'
+    assert accepts(gbnf, f"[{w}, {w}]")
+    assert not accepts(gbnf, f"[{w}, {t}]")
+
+
 def test_parallel_false_allows_one_call() -> None:
     gbnf = dialect().decision_grammar(TOOLS, parallel=False).gbnf
     assert accepts(gbnf, CALL_T)
     assert not accepts(gbnf, CALL_W + "\n" + CALL_T)
+    assert not accepts(gbnf, CALL_W + "\n" + CALL_W)
 
 
 def test_no_opener_means_text_not_starting_like_a_call() -> None:

@@ -88,14 +88,21 @@ def build_grammar(
 
 
 def call_list_rules(
-    spec: DialectSpec, tools: list[dict[str, Any]], parallel: bool
+    spec: DialectSpec, tools: list[dict[str, Any]], parallel: bool, same_tool: bool = False
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Rules for `calls` (one call, or several when `parallel`) over `tools`, in the
-    dialect's syntax, and the argument schemas they refer to (for `finish_grammar`)."""
+    dialect's syntax, and the argument schemas they refer to (for `finish_grammar`).
+
+    With `same_tool`, the calls of one reply all name the tool the first one named
+    (one alternative per tool: `call-0 (sep call-0)* | call-1 (sep call-1)* | ...`)."""
     rules: list[str] = []
     schemas: dict[str, dict[str, Any]] = {}
     _add_call_rules(spec, tools, schemas, rules)
-    rules.append(f"calls ::= {_calls_body(spec, parallel)}")
+    if same_tool and parallel and len(tools) > 1:
+        alternatives = [_calls_body(spec, parallel, f"call-{i}") for i in range(len(tools))]
+        rules.append(f"calls ::= {' | '.join(f'( {a} )' for a in alternatives)}")
+    else:
+        rules.append(f"calls ::= {_calls_body(spec, parallel)}")
     return rules, schemas
 
 
@@ -129,14 +136,14 @@ def _add_call_rules(
     rules.append(f"call ::= {' | '.join(alternatives)}")
 
 
-def _calls_body(spec: DialectSpec, parallel: bool) -> str:
-    """One call, or (parallel) several in the dialect's list or separator syntax."""
+def _calls_body(spec: DialectSpec, parallel: bool, call: str = "call") -> str:
+    """One `call`, or (parallel) several in the dialect's list or separator syntax."""
     if (spec.shape == "json" and spec.array) or (spec.shape == "python" and "\n" not in spec.call_sep):
-        many = '"[" call ( ", " call )* "]"' if parallel else '"[" call "]"'
+        many = f'"[" {call} ( ", " {call} )* "]"' if parallel else f'"[" {call} "]"'
     else:
         sep = gbnf_optional_literal(spec.call_sep)
-        repeat = f"( {sep} call )*" if sep else "( call )*"
-        many = f"call {repeat}" if parallel else "call"
+        repeat = f"( {sep} {call} )*" if sep else f"( {call} )*"
+        many = f"{call} {repeat}" if parallel else call
     return gbnf_sequence(gbnf_optional_literal(spec.section_start), many, gbnf_optional_literal(spec.section_end))
 
 

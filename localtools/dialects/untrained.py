@@ -6,8 +6,11 @@ What was measured with scripts/eval_tools.py (SmolLM2-135M, own cases) is
 kept here: every tool as one compact signature line (names, types, which
 arguments are optional) rather than raw JSON schemas, one example call built
 from the first tool's own required parameters (typed placeholders, never
-values from a request), and one sentence for each way to reply: a call, or
-the text opener followed by the answer. In `auto` these dialects decide at the
+values from a request), one sentence for each way to reply: a call, or
+the text opener followed by the answer, and the tool list after those
+instructions, nearest the user's message (all 180 cases, list last against the
+"none fits" sentence last: 59/28/25/70% against 52/24/23/68% for simple,
+multiple, parallel, irrelevance). In `auto` these dialects decide at the
 first token between the two (dialects/decide.py), so the opener the prompt
 names is the one the grammar offers.
 """
@@ -69,20 +72,27 @@ def example_call(spec: DialectSpec, tool: dict[str, Any]) -> str:
 
 
 def untrained_tool_prompt(spec: DialectSpec, tools: list[dict[str, Any]], opener: str) -> str:
-    """The system prompt teaching an untrained model the tools, the call syntax and the text opener."""
-    lines = ["You are a helpful assistant with access to these functions:", ""]
-    lines += [signature(t) for t in tools]
+    """The system prompt teaching an untrained model the call syntax, the text opener and the tools.
+
+    The instructions come first and the tool list last, nearest the user's
+    message: with the list first, the model mostly took the example's tool
+    (the first listed) or a neighbour (multiple-tool 20%, first 20 cases);
+    with the list last, 30%."""
+    lines = []
     if tools:
         lines += [
-            "",
-            "If a function can answer the user's request, call it by replying only with:",
+            "You are a helpful assistant. If a function can answer the user's request, call it by replying only with:",
             example_call(spec, tools[0]),
             "with the values taken from the user's message. Write one call for each thing the user asks for.",
         ]
+    else:
+        lines.append("You are a helpful assistant.")
     if opener:
         lines.append(f'If none of the functions fits the request, reply with "{opener}" followed by your answer.')
     else:
         lines.append("If none of the functions fits the request, answer in plain text.")
+    if tools:
+        lines += ["", "The functions:"] + [signature(t) for t in tools]
     return "\n".join(lines)
 
 
