@@ -177,15 +177,7 @@ def serve(
                         "engine_url (and chat template through its model key)")
         if alias:
             raise _fail("--alias names one model; name several in a --models-file")
-        from localtools.registry.launch import LoadOptions, build_pool
-        from localtools.registry.memory import parse_size
-
-        try:
-            budget = parse_size(max_memory) if max_memory else None
-            pool = build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload, budget,
-                              engine_api_key or None)
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
+        pool = _model_pool(sources, models_file, options, max_loaded, idle_unload, max_memory, engine_api_key)
         _run_server(pool, settings, host, port, log_level)
         return
     try:
@@ -193,6 +185,21 @@ def serve(
     except (ModelNotFound, RuntimeLoadError) as exc:
         raise _fail(str(exc)) from None
     _run_server(runtime, settings, host, port, log_level)
+
+
+def _model_pool(sources: list[str], models_file: Path | None, options: dict[str, Any], max_loaded: int | None,
+                idle_unload: float | None, max_memory: str | None, engine_api_key: str | None) -> Any:
+    """The ModelPool of a several-model `serve` (exits with the reason when the
+    command line or the models file cannot be served as given)."""
+    from localtools.registry.launch import LoadOptions, build_pool
+    from localtools.registry.memory import parse_size
+
+    try:
+        budget = parse_size(max_memory) if max_memory else None
+        return build_pool(sources, models_file, LoadOptions(**options), max_loaded, idle_unload, budget,
+                          engine_api_key or None)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _run_server(runtime: Any, settings: Any, host: str, port: int, log_level: str) -> None:
