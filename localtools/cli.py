@@ -158,12 +158,8 @@ def serve(
         cors_origins = check_origins(cors_origin)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    settings = ServerSettings(
-        api_key=api_key or None,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        strict_model_name=strict_model_name,
-        cors_origins=cors_origins,
-    )
+    settings = ServerSettings(api_key=api_key or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                              strict_model_name=strict_model_name, cors_origins=cors_origins)
     sources = list(model or [])
     options: dict[str, Any] = dict(
         n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,

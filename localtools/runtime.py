@@ -159,6 +159,31 @@ def file_created(path: str | Path) -> int:
         return 0
 
 
+def runtime_for_choice(kind: type[ModelRuntime], choice: ModelChoice, engine: Any, scheduler: Any,
+                       templates: dict[str, Any], tool_prompt: Any | None, alias: str | None,
+                       auto_tools: str | None = None) -> Any:
+    """A `kind` (ModelRuntime or a subclass) for what `resolve_model` chose: the one place
+    the in-process and remote runtimes are assembled, so the two cannot drift."""
+    where = choice.location
+    assert where is not None
+    name = alias or where.name
+    return kind(
+        name=name,
+        model_path=where.path,
+        engine=engine,
+        scheduler=scheduler,
+        templates=templates,
+        template_origin=choice.template_origin,
+        dialect=choice.dialect,
+        detection=choice.detection,
+        tool_prompt=tool_prompt,
+        created=file_created(where.path),
+        accepted_names={name, where.name, where.path.name, where.path.stem},
+        choice=choice,
+        auto_tools=auto_tools or choice.auto_tools,
+    )
+
+
 def load_runtime(
     model: str | None,
     *,
@@ -191,19 +216,5 @@ def load_runtime(
 
     from localtools.scheduler import Scheduler
 
-    name = alias or where.name
-    return ModelRuntime(
-        name=name,
-        model_path=where.path,
-        engine=engine,
-        scheduler=Scheduler(engine, max_queue=max_queue),
-        templates=templates,
-        template_origin=choice.template_origin,
-        dialect=choice.dialect,
-        detection=choice.detection,
-        tool_prompt=tool_prompt,
-        created=file_created(where.path),
-        accepted_names={name, where.name, where.path.name, where.path.stem},
-        choice=choice,
-        auto_tools=choice.auto_tools,
-    )
+    return runtime_for_choice(ModelRuntime, choice, engine, Scheduler(engine, max_queue=max_queue), templates,
+                              tool_prompt, alias)

@@ -16,7 +16,7 @@ import httpx
 
 from localtools.resolution.model import resolve_model
 from localtools.resolution.templates import FALLBACK_TEMPLATE, RuntimeLoadError
-from localtools.runtime import DEFAULT_N_CTX, ModelRuntime, _engine_templates, _tool_prompt, file_created
+from localtools.runtime import DEFAULT_N_CTX, ModelRuntime, _engine_templates, _tool_prompt, runtime_for_choice
 
 log = logging.getLogger("localtools.remote")
 
@@ -90,18 +90,6 @@ def load_remote_runtime(
     for up in pool.describe():
         log.info("upstream %s: %s, %s", up["url"], up["kind"] or "down", "up" if up["healthy"] else up["last_error"])
 
-    name = alias or where.name
-    return RemoteRuntime(
-        name=name,
-        model_path=where.path,
-        engine=vocab,
-        scheduler=RemoteBackend(pool, vocab, window, max_queue=max_queue),
-        templates=templates,
-        template_origin=choice.template_origin,
-        dialect=choice.dialect,
-        detection=choice.detection,
-        tool_prompt=tool_prompt,
-        created=file_created(where.path),
-        accepted_names={name, where.name, where.path.name, where.path.stem},
-        choice=choice,
-    )
+    backend = RemoteBackend(pool, vocab, window, max_queue=max_queue)
+    # `auto` mode stays "native" here, as before; the serve loader applies --auto-tools / models.toml
+    return runtime_for_choice(RemoteRuntime, choice, vocab, backend, templates, tool_prompt, alias, "native")
