@@ -104,7 +104,7 @@ def test_a_slow_prompt_chunk_on_all_cores_drops_to_one_thread_once_one_thread_wa
     gov.current = 2
     gov.observe_prefill(128, 128 * 0.003)  # all cores, faster: stays
     assert gov.current == 2
-    gov.observe_prefill(128, 128 * 0.05)  # all cores, 8x slower than one thread
+    gov.observe_prefill(128, 128 * 0.1)  # all cores, 16x slower than one thread
     assert gov.current == 1
 
 
@@ -135,3 +135,12 @@ def test_engine_calibrates_with_default_threads(model_path):
         assert "".join(eng.generate("Hello", SamplingParams(max_tokens=3, temperature=0.0)))
     finally:
         eng.close()
+
+
+def test_one_slow_step_on_an_idle_machine_does_not_drop_every_core():
+    gov, clock, _ = make()
+    run(gov, clock, {2: 0.011, 1: 0.018}, 12)  # past the first trial
+    assert gov.current == 2
+    clock.now += 0.07
+    gov.observe(1, 0.07)  # a graph re-plan: 4x one thread's step
+    assert gov.current == 2

@@ -108,9 +108,7 @@ class Engine(VocabTokenizer):
         governed = cparams.n_threads if config.n_threads is None else 1
         self.threads = ThreadGovernor(governed, self._thread_setter(cparams))
         self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill)
-        if self.threads.active:
-            probe = max(0, llama_cpp.llama_vocab_bos(self._vocab))
-            self.threads.calibrate(lambda: self._stepper.time_one_token(0, probe))
+        self._calibrated = not self.threads.active  # on the first step: see _calibrate
 
         self.metadata: dict[str, str] = self._read_metadata()
         self._read_special_tokens()
@@ -372,9 +370,23 @@ class Engine(VocabTokenizer):
         slot.copy_prefix_from(donor, n)
         self.prefixes_copied += 1
 
+    def _calibrate(self) -> None:
+        """The thread governor's first timings, on the thread that decodes: OpenMP keeps
+        one team of workers per calling thread, and timings taken on another thread
+        (measured: calibrating in __init__, decoding on the scheduler's worker) make all
+        cores look twice as slow as they are."""
+        self._calibrated = True
+        empty = [s for s in self.slots if not s.tokens]
+        if not empty:
+            return
+        probe = max(0, llama_cpp.llama_vocab_bos(self._vocab))
+        self.threads.calibrate(lambda: self._stepper.time_one_token(empty[-1].seq_id, probe))
+
     def step(self) -> int:
         """Advance every active generation by one token (and one prompt chunk);
         finished ones leave their slot. Returns the tokens evaluated."""
+        if not self._calibrated:
+            self._calibrate()
         gens = []
         for gen in self.active.values():
             if gen.cancel is not None and gen.cancel.is_set():

@@ -75,7 +75,10 @@ class ThreadGovernor:
     """
 
     TRIAL_STEPS = 4
-    SLOWER = 3.0  # a step this many times the single-thread time drops to one thread at once
+    # a step this many times the single-thread time drops to one thread at once: a loaded
+    # machine measured 150x; single steps of 3-5x happen on an idle one (a new batch shape
+    # re-plans the graph, the server's own threads wake), and the trials judge those
+    SLOWER = 10.0
 
     def __init__(
         self,
