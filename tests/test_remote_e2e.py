@@ -97,8 +97,11 @@ def test_an_upstream_killed_mid_test_loses_only_the_request_it_was_streaming(
 ) -> None:
     long_stream = client.chat.completions.create(model="any", messages=ENDLESS, max_tokens=1500, temperature=0,
                                                  stream=True)
-    first = next(iter(long_stream))  # generating now, on one of the two
+    chunks = iter(long_stream)
+    first = next(chunks)
     assert first.choices[0].delta.role == "assistant"
+    while not (next(chunks).choices[0].delta.content or ""):  # text has come: past the point of a retry
+        pass
     deadline = time.monotonic() + 30
     while not any(_processing(s) for s in upstreams) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -111,7 +114,7 @@ def test_an_upstream_killed_mid_test_loses_only_the_request_it_was_streaming(
         victim.kill()
         started = time.monotonic()
         with pytest.raises(APIError):  # the request in flight on it: a clean error, not a hang
-            for _ in long_stream:
+            for _ in chunks:
                 pass
         assert time.monotonic() - started < 30
         replies = [f.result(timeout=240) for f in futures]
