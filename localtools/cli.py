@@ -98,14 +98,13 @@ def _make_server(config: Any, runtime: Any, announce: str | None = None) -> Any:
 def _remote_loader(urls: list[str], chat_template_from: str | None, api_key: str | None = None) -> Any:
     """`load_runtime`'s signature over upstream engines (the engine options do not apply)."""
     from localtools.remote import load_remote_runtime
+    from localtools.remote.runtime import with_auto_tools
 
     def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
              n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None,
              auto_tools: str | None = None, **options: Any) -> Any:
-        runtime = load_remote_runtime(urls, chat_template_from or model, api_key=api_key, **options)
-        choice = getattr(runtime, "choice", None)  # `auto` mode: --auto-tools, else what resolution chose
-        runtime.auto_tools = auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
-        return runtime
+        return with_auto_tools(load_remote_runtime(urls, chat_template_from or model, api_key=api_key, **options),
+                               auto_tools)
 
     return load
 

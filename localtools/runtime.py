@@ -118,18 +118,22 @@ def _tool_prompt(tool_prompt_file: str | Path | None) -> Any | None:
         raise RuntimeLoadError(str(exc)) from None
 
 
+def context_shape(where: ModelLocation, n_ctx: int | None, n_parallel: int | None) -> tuple[int, int]:
+    """(n_ctx per slot, slots) the engine gets for these options: the flags, else the
+    catalog's entry, else the defaults (also what --max-memory estimates)."""
+    return (n_ctx if n_ctx is not None else min(where.n_ctx or DEFAULT_N_CTX, DEFAULT_N_CTX),
+            n_parallel or where.parallel or DEFAULT_PARALLEL)
+
+
 def _load_engine(
     where: ModelLocation, n_ctx: int | None, n_threads: int | None, n_gpu_layers: int, seed: int, n_parallel: int | None
 ) -> Any:
     from localtools.engine import Engine, EngineConfig
 
+    ctx, slots = context_shape(where, n_ctx, n_parallel)
     config = EngineConfig(
-        model_path=str(where.path),
-        n_ctx=n_ctx if n_ctx is not None else min(where.n_ctx or DEFAULT_N_CTX, DEFAULT_N_CTX),
-        n_threads=n_threads,
-        n_gpu_layers=n_gpu_layers,
-        seed=seed,
-        n_parallel=n_parallel or where.parallel or DEFAULT_PARALLEL,
+        model_path=str(where.path), n_ctx=ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
+        n_parallel=slots,
     )
     try:
         return Engine(config)

@@ -177,19 +177,26 @@ def test_first_token_logits_are_bitwise_equal_whatever_the_cache_held(engine):
         assert (after_reply == fresh).all() and (again == fresh).all()
 
 
-def step_logits(engine: Engine, prompt: str, others: list[str]) -> list:
-    """Logits of every step of `prompt`'s generation, with `others` decoding beside it."""
-    side = [engine.start(p, GREEDY) for p in others]
-    gen = engine.start(prompt, GREEDY)
+def capture_logits(gen) -> list:
+    """The logits of each token `gen` samples from now on, read when sampled (a step may
+    run two llama_decode calls, and only the last one's logits stay readable)."""
     seen = []
     sample = gen.on_logits
 
-    def capture(row: int) -> None:  # read them when sampled: a step may decode twice
+    def capture(row: int) -> None:
         gen.row = row
         seen.append(gen.logits())
         sample(row)
 
-    gen.on_logits = capture  # type: ignore[method-assign]
+    gen.on_logits = capture
+    return seen
+
+
+def step_logits(engine: Engine, prompt: str, others: list[str]) -> list:
+    """Logits of every step of `prompt`'s generation, with `others` decoding beside it."""
+    side = [engine.start(p, GREEDY) for p in others]
+    gen = engine.start(prompt, GREEDY)
+    seen = capture_logits(gen)
     while not gen.done:
         engine.step()
     for g in [*side, gen]:
@@ -222,20 +229,13 @@ def test_a_prompt_starts_from_a_busy_slot_that_shares_its_long_prefix(engine):
         engine.step()
     copied = engine.prefixes_copied
     b = engine.start(b_prompt, GREEDY)
+    seen = capture_logits(b)
+    engine.step()  # the copy is made before b's first prompt chunk
+    text = "".join(b.drain())
     assert engine.prefixes_copied == copied + 1
     assert b.slot.seq_id != a.slot.seq_id
     shared = len(engine.tokenize_prompt(chatml("", system=LONG_SYSTEM))) - 8
     assert b.stats.cached_tokens >= shared
-    seen = []
-    sample = b.on_logits
-
-    def capture(row: int) -> None:
-        b.row = row
-        seen.append(b.logits())
-        sample(row)
-
-    b.on_logits = capture  # type: ignore[method-assign]
-    text = ""
     while not b.done:
         engine.step()
         text += "".join(b.drain())

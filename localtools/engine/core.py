@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
@@ -106,7 +106,8 @@ class Engine(VocabTokenizer):
         self.n_parallel = llama_cpp.llama_n_seq_max(ctx)
         # the default thread count adapts to a loaded machine; a user's --threads stands
         governed = cparams.n_threads if config.n_threads is None else 1
-        self.threads = ThreadGovernor(governed, self._thread_setter(cparams))
+        self._configured_threads = (cparams.n_threads, cparams.n_threads_batch)
+        self.threads = ThreadGovernor(governed, self._apply_threads)
         self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill)
         self._calibrated = not self.threads.active  # on the first step: see _calibrate
 
@@ -251,14 +252,13 @@ class Engine(VocabTokenizer):
         pieces = self._pieces
         return pieces[token] if token in pieces else self._new_piece(token)
 
-    def _thread_setter(self, cparams: Any) -> Callable[[int], None]:
-        full, full_batch = cparams.n_threads, cparams.n_threads_batch
+    def thread_counts(self) -> tuple[int, int]:
+        """(decode, prompt) threads now: the configured ones, or 1 and 1 while the
+        governor holds a loaded machine to one thread."""
+        return (1, 1) if self.threads.active and self.threads.current == 1 else self._configured_threads
 
-        def apply(threads: int) -> None:
-            one = threads == 1
-            llama_cpp.llama_set_n_threads(self._ctx, 1 if one else full, 1 if one else full_batch)
-
-        return apply
+    def _apply_threads(self, _threads: int) -> None:
+        llama_cpp.llama_set_n_threads(self._ctx, *self.thread_counts())
 
     def _new_piece(self, token: int) -> bytes | None:
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -305,7 +305,6 @@ class Engine(VocabTokenizer):
         if len(tokens) >= self.n_ctx:
             raise ContextLengthExceeded(len(tokens), self.n_ctx)
         slot = self._free_slot(tokens)
-        self._borrow_prefix(slot, tokens)
         spec = params.grammar
         triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
         grammar = compile_grammar(self, spec) if spec is not None else None
@@ -340,9 +339,11 @@ class Engine(VocabTokenizer):
         return (donor, n) if n >= have + MIN_STATE_TOKENS else (None, 0)
 
     def _borrow_for_prefill(self, gen: Generation) -> None:
-        """Before a prompt chunk: another slot may have evaluated this prompt's prefix
-        since the request started (requests arriving together with one system prompt:
-        the first one evaluated goes on, the others copy it)."""
+        """Before each prompt chunk: copy another slot's cache when it holds clearly more
+        of this prompt than `gen`'s slot (after its own prefix and any saved state it
+        brought back), busy or not. Parallel requests with one long system prompt and
+        tools evaluate it once; requests arriving together copy it from the first one
+        evaluated."""
         donor, n = self._best_donor(gen.slot, gen.tokens, gen.prefill_at)
         if donor is None:
             return
@@ -352,22 +353,6 @@ class Engine(VocabTokenizer):
             return
         self.tokens_reused += n - gen.prefill_at
         gen.skip_prefix(n)
-        self.prefixes_copied += 1
-
-    def _borrow_prefix(self, slot: SlotCache, tokens: list[int]) -> None:
-        """Copy another slot's cache into `slot` when it shares clearly more with the
-        prompt than `slot` or a saved state does (parallel requests with one long system
-        prompt and tools evaluate it once, not once per slot)."""
-        own = slot.reusable(tokens)
-        donor, n = self._best_donor(slot, tokens, own)
-        if donor is None:
-            return
-        _, saved = self.store.best(tokens, own)
-        if saved >= n:
-            return  # the slot brings that state back itself (switch_state)
-        if self.store.slots and len(slot.tokens) - own >= MIN_STATE_TOKENS:
-            self.store.save(slot.seq_id, slot.tokens, slot.n_exact)  # keep its conversation
-        slot.copy_prefix_from(donor, n)
         self.prefixes_copied += 1
 
     def _calibrate(self) -> None:

@@ -150,12 +150,8 @@ class Embedder:
                 n += 1
         batch.n_tokens = n
         llama_cpp.llama_memory_clear(self._memory, True)
-        governor = self._engine.threads
-        if governor.active and governor.current == 1:  # a loaded machine: see threads.py
-            llama_cpp.llama_set_n_threads(self._ctx, 1, 1)
-        elif governor.active:
-            full = governor.full
-            llama_cpp.llama_set_n_threads(self._ctx, full, self._engine.config.n_threads_batch or full)
+        if self._engine.threads.active:  # as many threads as the engine uses now (threads.py)
+            llama_cpp.llama_set_n_threads(self._ctx, *self._engine.thread_counts())
         rc = llama_cpp.llama_decode(self._ctx, batch)
         if rc != 0:
             raise EngineError(f"llama_decode failed with code {rc} while embedding")

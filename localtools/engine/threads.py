@@ -98,7 +98,6 @@ class ThreadGovernor:
         self._trial = 0  # steps left in the running trial
         self._steps = 0
         self._next_trial: float | None = None
-        self.switches = 0
 
     @property
     def active(self) -> bool:
@@ -108,14 +107,11 @@ class ThreadGovernor:
         """Record one decode step of `tokens` tokens; maybe change the thread count."""
         if not self.active:
             return
-        key = (self.current, tokens)
-        old = self._avg.get(key)
-        self._avg[key] = seconds if old is None else 0.7 * old + 0.3 * seconds
+        self._record((self.current, tokens), seconds)
         self._steps += 1
         now = self._clock()
         if self.current == self.full and self._clearly_slower(tokens, seconds):
-            self._wait = min(self._wait * 2, self._max_wait)
-            self._set(1, now + self._wait)
+            self._drop()
         elif self._trial > 0:
             self._trial -= 1
             if self._trial == 0:
@@ -139,8 +135,7 @@ class ThreadGovernor:
         full = time_one_token()
         self._avg[(self.full, 1)] = full
         if full > self.SLOWER * single:
-            self._wait = min(self._wait * 2, self._max_wait)
-            self._set(1, self._clock() + self._wait)
+            self._drop()
 
     def observe_prefill(self, tokens: int, seconds: float) -> None:
         """Record one prompt chunk: on all cores, slower per token than one thread was
@@ -148,14 +143,20 @@ class ThreadGovernor:
         if not self.active or tokens <= 0:
             return
         per_token = seconds / tokens
-        key = (self.current, PREFILL)
-        old = self._avg.get(key)
-        self._avg[key] = per_token if old is None else 0.7 * old + 0.3 * per_token
+        self._record((self.current, PREFILL), per_token)
         # one thread's prompt time per token, or its decode time (never less) until known
         single = self._avg.get((1, PREFILL), self._avg.get((1, 1)))
         if self.current == self.full and single is not None and per_token > self.SLOWER * single:
-            self._wait = min(self._wait * 2, self._max_wait)
-            self._set(1, self._clock() + self._wait)
+            self._drop()
+
+    def _record(self, key: tuple[int, int], seconds: float) -> None:
+        old = self._avg.get(key)
+        self._avg[key] = seconds if old is None else 0.7 * old + 0.3 * seconds
+
+    def _drop(self) -> None:
+        """All cores lost: one thread, and the next trial of all cores waits twice as long."""
+        self._wait = min(self._wait * 2, self._max_wait)
+        self._set(1, self._clock() + self._wait)
 
     def _clearly_slower(self, tokens: int, seconds: float) -> bool:
         singles = [t for (threads, t) in self._avg if threads == 1 and t >= tokens and t != PREFILL]
@@ -184,5 +185,4 @@ class ThreadGovernor:
         self._next_trial = next_trial
         if threads != self.current:
             self.current = threads
-            self.switches += 1
             self._apply(threads)

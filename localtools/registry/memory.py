@@ -70,11 +70,10 @@ def estimate_local_model(source: str, n_ctx: int | None, parallel: int | None) -
     """What `load_runtime(source, n_ctx=..., n_parallel=...)` will take; 0 when the
     model cannot be found (its load then fails with the real reason)."""
     from localtools.resolution.model import ModelNotFound, locate_model
-    from localtools.runtime import DEFAULT_N_CTX, DEFAULT_PARALLEL
+    from localtools.runtime import context_shape
 
     try:
         where = locate_model(source)
-        ctx = n_ctx if n_ctx is not None else min(where.n_ctx or DEFAULT_N_CTX, DEFAULT_N_CTX)
-        return estimate_bytes(where.path, ctx, parallel or where.parallel or DEFAULT_PARALLEL)
+        return estimate_bytes(where.path, *context_shape(where, n_ctx, parallel))
     except (ModelNotFound, OSError, ValueError):
         return 0

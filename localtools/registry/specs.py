@@ -96,13 +96,12 @@ REMOTE_KEYS = ("engine_url", "engine_api_key")
 def load_remote(urls: list[str], source: str, options: LoadOptions, alias: str, api_key: str | None) -> Any:
     """`load_remote_runtime` with a models-file table's options (engine options do not apply)."""
     from localtools.remote import load_remote_runtime
+    from localtools.remote.runtime import with_auto_tools
 
     runtime = load_remote_runtime(
         urls, source, n_ctx=options.n_ctx, chat_template_file=options.chat_template_file, dialect=options.dialect,
         tool_prompt_file=options.tool_prompt_file, max_queue=options.max_queue, alias=alias, api_key=api_key)
-    choice = getattr(runtime, "choice", None)
-    runtime.auto_tools = options.auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
-    return runtime
+    return with_auto_tools(runtime, options.auto_tools)
 
 
 def remote_model(name: str, source: str, options: LoadOptions, urls: list[str], api_key: str | None) -> ServedModel:

@@ -93,3 +93,11 @@ def load_remote_runtime(
     backend = RemoteBackend(pool, vocab, window, max_queue=max_queue)
     # `auto` mode stays "native" here, as before; the serve loader applies --auto-tools / models.toml
     return runtime_for_choice(RemoteRuntime, choice, vocab, backend, templates, tool_prompt, alias, "native")
+
+
+def with_auto_tools(runtime: ModelRuntime, auto_tools: str | None) -> ModelRuntime:
+    """`serve`'s `auto` mode for a remote model: `--auto-tools` (or the models-file key),
+    else what resolution chose from models.toml and the dialect."""
+    choice = getattr(runtime, "choice", None)
+    runtime.auto_tools = auto_tools or (choice.auto_tools if choice is not None else runtime.auto_tools)
+    return runtime
