@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from localtools.dialects import ArgsDelta, CallEnd, CallStart, ContentDelta, Event
+from localtools.dialects.decide import CALL_LEAN
+from localtools.dialects.grounding import Grounding
 from localtools.engine import GenerationStats, SamplingParams
 from localtools.gbnf import Grammar
 from localtools.prompting import build_prompt
@@ -55,6 +57,15 @@ class Finish:
 ChatItem = Event | Finish
 
 
+@dataclass
+class Redo:
+    """Decide mode's second chance: the first call is judged by `grounding`, and a call
+    made of invented values is replaced by the reply `again()` starts (text only)."""
+
+    grounding: Grounding
+    again: Callable[[], tuple[Any, Any]]  # → (handle, parser) of the text-only reply
+
+
 class ChatRun:
     """A running chat generation: iterate (sync or async) for events, then one Finish."""
 
@@ -68,6 +79,7 @@ class ChatRun:
         stream: bool = True,
         calls_only: bool = False,
         max_calls: int | None = None,
+        redo: Redo | None = None,
     ) -> None:
         self._handle = handle
         self._parser = parser
@@ -80,6 +92,10 @@ class ChatRun:
         self._current: _CallSoFar | None = None  # the call being streamed
         self._max_calls = max_calls  # parallel_tool_calls false: 1, whatever the grammar allows
         self._stopped_early = False  # a repeated call, or the last call allowed, ended generation
+        self._redo = redo  # until the first call is judged (decide mode)
+        self._first_call: list[Event] | None = None  # its events, held while it arrives
+        self._rejected = False  # the first call was invented: the reply is made again as text
+        self._cancelled = False
         self.prompt = prompt
         self.text_bytes = 0  # UTF-8 bytes of generated text received so far (logprobs are cut by it)
 
@@ -89,6 +105,7 @@ class ChatRun:
 
     def cancel(self) -> None:
         """Stop generating (client gone); iteration then ends with finish 'cancelled'."""
+        self._cancelled = True  # and no reply is made again as text after this
         self._handle.cancel()
 
     def _events(self, events: list[Event]) -> Iterator[Event]:
@@ -170,27 +187,91 @@ class ChatRun:
         shown as content beside the calls.
         """
         events = self._parser.finish()
-        cut_call = self._saw_call or (
-            self._calls_only and self._handle.stats.finish_reason in ("length", "cancelled")
-        )
+        cut = self._handle.stats.finish_reason in ("length", "cancelled")
+        # decide mode: a reply that took the call branch is all call, as under a strict grammar
+        cut_call = self._saw_call or (cut and (self._calls_only or getattr(self._parser, "took_call_branch", False)))
         if cut_call:
             events = [ev for ev in events if not isinstance(ev, ContentDelta)]
         return events
 
+    def _screen(self, events: list[Event]) -> list[Event]:
+        """Decide mode: hold the first call until complete, then keep it or reject it."""
+        if self._redo is None:
+            return events
+        out: list[Event] = []
+        for i, ev in enumerate(events):
+            if self._first_call is not None:
+                self._first_call.append(ev)
+                if not isinstance(ev, CallEnd):
+                    continue
+                held, self._first_call = self._first_call, None
+                start = held[0]
+                arguments = "".join(e.text for e in held if isinstance(e, ArgsDelta))
+                if isinstance(start, CallStart) and not self._redo.grounding.grounded(start.name, arguments):
+                    log.info("decide: no value of the call to %s occurs in the conversation; answering in text",
+                             start.name)
+                    self._rejected = True
+                    return out
+                self._redo = None
+                return out + held + events[i + 1:]
+            if isinstance(ev, CallStart):
+                self._first_call = [ev]
+            else:
+                out.append(ev)
+        return out
+
+    def _ending(self) -> list[Event]:
+        """The screened final events (a first call still held at the end goes out as it is)."""
+        events = self._screen(self._final_events())
+        if self._first_call is not None and not self._rejected:
+            events, self._first_call = events + self._first_call, None
+        return events
+
+    def _answer_instead(self) -> bool:
+        """Drop the rejected reply and start the text-only one in its place (not once
+        the client has gone: False, and the run ends as cancelled)."""
+        assert self._redo is not None
+        self._handle.cancel()
+        if self._cancelled:
+            return False
+        self._handle, self._parser = self._redo.again()
+        self._redo = None
+        self._rejected = False
+        self.text_bytes = 0
+        return True
+
     def __iter__(self) -> Iterator[ChatItem]:
-        for piece in self._handle:
-            self.text_bytes += len(piece.encode("utf-8"))
-            yield from self._events(self._parser.feed(piece))
-        yield from self._events(self._final_events())
+        while True:
+            for piece in self._handle:
+                self.text_bytes += len(piece.encode("utf-8"))
+                yield from self._events(self._screen(self._parser.feed(piece)))
+                if self._rejected:
+                    break
+            else:
+                final = self._ending()
+                if not self._rejected:
+                    yield from self._events(final)
+                    break
+            if not self._answer_instead():
+                break
         yield self._finish()
 
     async def __aiter__(self) -> AsyncIterator[ChatItem]:
-        async for piece in self._handle:
-            self.text_bytes += len(piece.encode("utf-8"))
-            for ev in self._events(self._parser.feed(piece)):
-                yield ev
-        for ev in self._events(self._final_events()):
-            yield ev
+        while True:
+            async for piece in self._handle:
+                self.text_bytes += len(piece.encode("utf-8"))
+                for ev in self._events(self._screen(self._parser.feed(piece))):
+                    yield ev
+                if self._rejected:
+                    break
+            else:
+                final = self._ending()
+                if not self._rejected:
+                    for ev in self._events(final):
+                        yield ev
+                    break
+            if not self._answer_instead():
+                break
         yield self._finish()
 
 
@@ -295,6 +376,9 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
         if s not in stop:
             stop.append(s)
     sampling = dataclasses.replace(options.sampling, stop=stop, grammar=grammar or options.sampling.grammar)
+    redo = None
+    if deciding:
+        sampling, redo = _decide_sampling(runtime, messages, tools, prompt, sampling, tail)
 
     # Holding calls until complete (non-streaming) exists so that a call the model
     # breaks becomes content whole. Under a strict grammar a call cannot break,
@@ -310,8 +394,29 @@ def start_chat(runtime: ModelRuntime, messages: list[dict[str, Any]], options: C
     handle = runtime.scheduler.submit(prompt, sampling)
     return ChatRun(
         handle, parser, runtime, calls_allowed, prompt, stream=options.stream, calls_only=calls_only,
-        max_calls=None if options.parallel_tool_calls else 1,
+        max_calls=None if options.parallel_tool_calls else 1, redo=redo,
     )
+
+
+def _decide_sampling(
+    runtime: ModelRuntime, messages: list[dict[str, Any]], tools: list[dict[str, Any]], prompt: str,
+    sampling: SamplingParams, tail: str,
+) -> tuple[SamplingParams, Redo | None]:
+    """Decide mode's lean towards a call at the first token, and its check that the
+    call is grounded in the conversation, with the text-only reply to fall back on."""
+    opening = runtime.dialect.call_opening()
+    if opening and CALL_LEAN:
+        sampling = dataclasses.replace(sampling, first_token_bias=(opening, CALL_LEAN))
+    answer = runtime.dialect.answer_grammar()
+    if answer is None:
+        return sampling, None
+    text_only = dataclasses.replace(sampling, grammar=answer, first_token_bias=None)
+
+    def again() -> tuple[Any, Any]:
+        parser = runtime.dialect.decision_parser(tools, prompt_tail=tail, stream=False)
+        return runtime.scheduler.submit(prompt, text_only), parser
+
+    return sampling, Redo(Grounding(messages, tools), again)
 
 
 def start_completion(runtime: ModelRuntime, prompt: str, sampling: SamplingParams) -> Any:

@@ -265,3 +265,22 @@ def test_requests_arriving_together_evaluate_their_shared_prefix_once(engine):
     assert engine.prefixes_copied == copied + 2
     assert evaluated <= sum(len(engine.tokenize_prompt(p)) for p in prompts) - 2 * shared
     assert texts == expected
+
+
+def test_first_token_bias_moves_only_the_first_token(engine):
+    """Decide mode's lean (SamplingParams.first_token_bias): the first token turns to one
+    that begins the favoured text; the rest of the reply is sampled as usual, and the
+    tokens that can begin it are exactly those whose text is a prefix of it (or extends it)."""
+    prompt = PROMPTS[0]
+    plain = alone(engine, prompt, SamplingParams(max_tokens=8, temperature=0.0))
+    assert not plain.startswith("Zebra")
+    leaning = SamplingParams(max_tokens=8, temperature=0.0, first_token_bias=("Zebra", 100.0))
+    text = alone(engine, prompt, leaning)
+    assert text.startswith("Z")  # a non-empty beginning of "Zebra", or "Zebra" and more
+    for tok in engine.tokens_opening("Zebra"):
+        piece = engine.piece(tok)
+        assert piece and (b"Zebra".startswith(piece) or piece.startswith(b"Zebra"))
+    # a bias on every token would make all 8 begin with "Z"; after the first the model writes its own
+    assert text.count("Z") < 4, text
+    # no lean: the same reply as without the field
+    assert alone(engine, prompt, SamplingParams(max_tokens=8, temperature=0.0, first_token_bias=("Zebra", 0.0))) == plain

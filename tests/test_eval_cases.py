@@ -9,6 +9,7 @@ must call for an obvious request and answer in text when no tool fits.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -176,6 +177,21 @@ def test_auto_answers_in_text_when_no_tool_fits(default_model: Any, stream: bool
     assert not reply["tool_calls"], reply
     assert reply["content"] and reply["content"].strip()
     assert not reply["content"].startswith(default_model.runtime.dialect.text_opener)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_invented_call_is_made_again_as_text(
+    default_model: Any, stream: bool, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A poem asked for with a weather tool offered: leaning towards the call, the model
+    calls get_weather with a city it made up; the grounding check sends it back to text."""
+    case = BY_ID["irrelevance-001"]
+    with caplog.at_level(logging.INFO, logger="localtools"):
+        reply = _chat(default_model, case, stream)
+    assert any("no value of the call to get_weather" in r.getMessage() for r in caplog.records)
+    assert not reply["tool_calls"], reply
+    assert reply["content"] and reply["content"].strip()
+    assert not reply["content"].lstrip().startswith("<tool_call>")
 
 
 def _chat(model: Any, case: dict[str, Any], stream: bool) -> dict[str, Any]:

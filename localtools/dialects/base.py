@@ -207,6 +207,14 @@ class Dialect:
         """The parser for replies made under `decision_grammar`."""
         return self.parser(tools, prompt_tail, stream)
 
+    def answer_grammar(self) -> Grammar | None:
+        """`decision_grammar`'s text branch alone, for a reply made again as text."""
+        return None
+
+    def call_opening(self) -> str:
+        """The text a call reply starts with (decide mode leans towards it at the first token)."""
+        return ""
+
     def render_kwargs(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         """Extra variables this family's templates read (e.g. Functionary's
         `generate_schema_from_functions`); the client's kwargs override them."""

@@ -180,5 +180,15 @@ class SpecDialect(Dialect):
 
         return OpenerStripper(self.parser(tools, prompt_tail, stream), self.text_opener)
 
+    def answer_grammar(self) -> Grammar | None:
+        from localtools.dialects.decide import answer_grammar
+
+        return answer_grammar(self.render_spec or self.spec, self.text_opener)
+
+    def call_opening(self) -> str:
+        from localtools.dialects.decide import call_opening
+
+        return call_opening(self.render_spec or self.spec)
+
     def stop_strings(self) -> list[str]:
         return list(self.spec.stops)

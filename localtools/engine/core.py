@@ -116,6 +116,7 @@ class Engine(VocabTokenizer):
 
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
+        self._openers: dict[str, tuple[int, ...]] = {}  # tokens_opening's answers
         self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024)
         self.slots = [SlotCache(ctx, self._memory, self.store, seq) for seq in range(self.n_parallel)]
         self.active: dict[int, Generation] = {}  # seq_id -> its running generation
@@ -251,6 +252,19 @@ class Engine(VocabTokenizer):
         """Bytes of a generated token (special tokens included), None for end-of-generation."""
         pieces = self._pieces
         return pieces[token] if token in pieces else self._new_piece(token)
+
+    def tokens_opening(self, text: str) -> tuple[int, ...]:
+        """Every token whose text is a non-empty beginning of `text` (or `text` itself
+        and more): the tokens a reply can start `text` with. One vocabulary scan per text."""
+        found = self._openers.get(text)
+        if found is None:
+            raw = text.encode("utf-8")
+            found = tuple(
+                tok for tok in range(self.n_vocab)
+                if (p := self.piece(tok)) and (raw.startswith(p) or p.startswith(raw))
+            )
+            self._openers[text] = found
+        return found
 
     def thread_counts(self) -> tuple[int, int]:
         """(decode, prompt) threads now: the configured ones, or 1 and 1 while the

@@ -75,6 +75,7 @@ class Generation:
         self.out: list[str] = []  # text pieces produced, drained by the caller
         self.done = False
         self.logprobs = LogprobRecorder(engine, params.logprobs) if params.logprobs is not None else None
+        self.first_bias = params.first_token_bias if params.first_token_bias and params.first_token_bias[1] else None
         self.error: BaseException | None = None  # set when evaluation failed
 
     def free(self) -> None:
@@ -139,6 +140,8 @@ class Generation:
             return
         if self.logprobs is not None:  # the distribution the token is sampled from
             self.logprobs.observe(self.grammar if self.constrained else None, row)
+        if self.n_gen == 0 and self.first_bias is not None:
+            self._lean(row, *self.first_bias)
         tok = self._sample()
         if tok is None:
             self._end()
@@ -237,6 +240,12 @@ class Generation:
             log.warning("grammar admits no token here; stopping generation")
             self.finish = "stop"
         return tok
+
+    def _lean(self, row: int, text: str, bias: float) -> None:
+        """Add `bias` to the logits (in place, this row only) of the tokens that can begin `text`."""
+        logits = llama_cpp.llama_get_logits_ith(self.engine.ctx, row)
+        for tok in self.engine.tokens_opening(text):
+            logits[tok] += bias
 
     def _check_trigger(self, text: str, to_eval: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
         """Arm a lazy grammar when its trigger appears in the text so far.

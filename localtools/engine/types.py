@@ -42,6 +42,10 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     grammar: Grammar | None = None
     logprobs: int | None = None  # None: off; N: each sampled token's logprob and its N best alternatives
+    # (text, bias): at the first sampled token only, `bias` is added to the logit of every
+    # token that can begin `text` (decide mode's lean towards a call; dialects/decide.py).
+    # Remote engines do not send it: llama-server's and vLLM's APIs bias every position.
+    first_token_bias: tuple[str, float] | None = None
 
 
 @dataclass
