@@ -413,7 +413,7 @@ def _decide_sampling(
     text_only = dataclasses.replace(sampling, grammar=answer, first_token_bias=None)
 
     def again() -> tuple[Any, Any]:
-        parser = runtime.dialect.decision_parser(tools, prompt_tail=tail, stream=False)
+        parser = runtime.dialect.parser(tools, prompt_tail=tail, stream=False)  # no opener to drop
         return runtime.scheduler.submit(prompt, text_only), parser
 
     return sampling, Redo(Grounding(messages, tools), again)

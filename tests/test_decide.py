@@ -59,12 +59,19 @@ def test_grammar_takes_calls_over_the_offered_tools_or_opened_text() -> None:
 def test_text_after_the_opener_does_not_start_like_a_call() -> None:
     """A made-up call written as text would reach the client as content."""
     d = dialect()
-    for gbnf in (d.decision_grammar(TOOLS, parallel=True).gbnf, d.answer_grammar().gbnf):
-        assert accepts(gbnf, d.text_opener + "\n It is sunny.")
-        assert accepts(gbnf, d.text_opener + " ")
-        assert not accepts(gbnf, d.text_opener + " " + CALL_W)
-        assert not accepts(gbnf, d.text_opener + "\n\n" + CALL_W)
-    assert not accepts(d.answer_grammar().gbnf, CALL_W)  # the reply made again is text only
+    gbnf = d.decision_grammar(TOOLS, parallel=True).gbnf
+    assert accepts(gbnf, d.text_opener + "\n It is sunny.")
+    assert accepts(gbnf, d.text_opener + " ")
+    assert not accepts(gbnf, d.text_opener + " " + CALL_W)
+    assert not accepts(gbnf, d.text_opener + "\n\n" + CALL_W)
+
+
+def test_the_reply_made_again_is_text_without_the_opener() -> None:
+    gbnf = dialect().answer_grammar().gbnf
+    assert accepts(gbnf, "It is sunny.")
+    assert not accepts(gbnf, CALL_W)
+    assert not accepts(gbnf, "\n " + CALL_W)
+    assert not accepts(gbnf, "")
 
 
 def test_further_calls_repeat_the_first_calls_function() -> None:

@@ -111,8 +111,8 @@ def decide_run(user: str, first: list[str]) -> tuple[ChatRun, list[RecordedHandl
     handles = [RecordedHandle(first)]
 
     def again() -> tuple[Any, Any]:
-        handles.append(RecordedHandle(["answer:", " My name", " is SmolLM."]))
-        return handles[-1], dialect.decision_parser([WIKI], stream=False)
+        handles.append(RecordedHandle(["My name", " is SmolLM."]))  # no opener: see decide.answer_grammar
+        return handles[-1], dialect.parser([WIKI], stream=False)
 
     run = ChatRun(handles[0], dialect.decision_parser([WIKI], stream=False), SimpleNamespace(dialect=dialect),  # type: ignore[arg-type]
                   calls_allowed=True, prompt="", stream=True, redo=Redo(Grounding(messages, [WIKI]), again))
@@ -188,8 +188,8 @@ def test_the_async_path_replaces_an_invented_call_too() -> None:
     handles: list[RecordedHandle] = [AsyncHandle(pieces(INVENTED))]
 
     def again() -> tuple[Any, Any]:
-        handles.append(AsyncHandle(["answer: ", "Hello."]))
-        return handles[-1], dialect.decision_parser([WIKI], stream=False)
+        handles.append(AsyncHandle(["Hello."]))
+        return handles[-1], dialect.parser([WIKI], stream=False)
 
     grounding = Grounding([{"role": "user", "content": "What's your name?"}], [WIKI])
     run = ChatRun(handles[0], dialect.decision_parser([WIKI], stream=False), SimpleNamespace(dialect=dialect),  # type: ignore[arg-type]

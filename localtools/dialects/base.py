@@ -208,7 +208,7 @@ class Dialect:
         return self.parser(tools, prompt_tail, stream)
 
     def answer_grammar(self) -> Grammar | None:
-        """`decision_grammar`'s text branch alone, for a reply made again as text."""
+        """Text only, not starting like a call: decide mode's reply made again as text."""
         return None
 
     def call_opening(self) -> str:

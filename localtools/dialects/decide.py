@@ -58,10 +58,13 @@ def decision_grammar(spec: DialectSpec, tools: list[dict[str, Any]], parallel: b
     return Grammar(gbnf=finish_grammar(rules + _text_reply_rules(spec, opener), schemas))
 
 
-def answer_grammar(spec: DialectSpec, opener: str) -> Grammar:
-    """The text branch of `decision_grammar` alone: the reply made again as text when
-    the call first made was not grounded in the conversation (dialects/grounding.py)."""
-    return Grammar(gbnf="\n".join(["root ::= text-reply", *_text_reply_rules(spec, opener)]) + "\n")
+def answer_grammar(spec: DialectSpec) -> Grammar:
+    """Text that does not start like a call: the reply made again when the call first
+    made was not grounded in the conversation (dialects/grounding.py). No opener: the
+    choice is made, and without `answer:` in its context the model answers in its own
+    words (measured: "Who wrote Hamlet?" went from a garbled `"A: 19th-century English
+    playwright` to "Hamlet is a classic play written by William Shakespeare.")."""
+    return Grammar(gbnf="\n".join(["root ::= text-reply", *_text_reply_rules(spec, "")]) + "\n")
 
 
 def call_opening(spec: DialectSpec) -> str:
@@ -70,7 +73,7 @@ def call_opening(spec: DialectSpec) -> str:
 
 
 def _text_reply_rules(spec: DialectSpec, opener: str) -> list[str]:
-    """Text that does not start like a call: after the opener (and any spaces) the
+    """Text that does not start like a call: after the opener, if any, and any spaces the
     first character is not the call opening's. A small model that chose text, or was
     sent back to text by the grounding check, otherwise writes the call syntax itself,
     and the client would get a made-up call as content."""
@@ -79,7 +82,7 @@ def _text_reply_rules(spec: DialectSpec, opener: str) -> list[str]:
     if opener:
         head = f"text-reply ::= {gbnf_literal(opener)} [ \\t\\n]* ([^{excluded} \\t\\n\\x00] free-text)?"
     else:
-        head = f"text-reply ::= [^{excluded}\\x00] free-text"
+        head = f"text-reply ::= [ \\t\\n]* [^{excluded} \\t\\n\\x00] free-text"
     return [head, "free-text ::= [^\\x00]*"]
 
 

@@ -183,7 +183,7 @@ class SpecDialect(Dialect):
     def answer_grammar(self) -> Grammar | None:
         from localtools.dialects.decide import answer_grammar
 
-        return answer_grammar(self.render_spec or self.spec, self.text_opener)
+        return answer_grammar(self.render_spec or self.spec)
 
     def call_opening(self) -> str:
         from localtools.dialects.decide import call_opening
