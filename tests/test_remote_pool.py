@@ -57,6 +57,24 @@ def test_a_prompt_goes_back_to_the_slot_that_holds_its_prefix() -> None:
     assert pool.acquire(other, set())[0] is a
 
 
+def test_no_slot_is_pinned_while_a_request_that_let_llama_server_choose_runs() -> None:
+    """Such a request may be in the very slot that holds the prefix: pinning a busy slot
+    made llama-server run the request already there under the new one's grammar."""
+    pool = _pool(1, slots=2)
+    (a,) = pool.upstreams
+    conversation = list(range(300))
+    pool.release(a, -1, 0, token_bytes(conversation))  # slot 0 holds this conversation
+    anywhere = pool.acquire(token_bytes([5] * 40), set())  # llama-server picks its slot: maybe 0
+    assert anywhere == (a, -1)
+    assert pool.acquire(token_bytes(conversation + [1]), set()) == (a, -1)  # slot 0 may be busy
+    pool.release(a, -1, 1, token_bytes([5] * 40))  # the first one ends (it ran in slot 1)
+    assert pool.acquire(token_bytes(conversation + [2]), set()) == (a, -1)  # the second still runs
+    pool.release(a, -1, 0, token_bytes(conversation + [1]))  # it ran in slot 0 after all
+    pool.release(a, -1, 0, token_bytes(conversation + [2]))
+    assert a.unpinned == 0
+    assert pool.acquire(token_bytes(conversation + [2, 3]), set()) == (a, 0)  # known free again
+
+
 def test_affinity_never_picks_a_clearly_busier_upstream() -> None:
     pool = _pool(2)
     a, b = pool.upstreams

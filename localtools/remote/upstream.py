@@ -43,6 +43,13 @@ class Upstream:
     retry_at: float = 0.0  # monotonic time before which it is not probed again
     last_error: str = ""
     busy_slots: dict[int, int] = field(default_factory=dict)  # llama-server slot id -> our requests on it
+    # Our requests in flight that asked for any slot: llama-server chose theirs, and we learn
+    # which only when they end, so while one runs no slot is known to be free. Asking for a
+    # slot that is busy is not merely queued: llama-server 0.3.36's running request there
+    # went on under the new request's grammar (a counting stream ended in the other
+    # request's tool call, seen in tests/test_remote_e2e.py), so a slot is pinned only
+    # when it is known to be free.
+    unpinned: int = 0
     recent: deque[tuple[bytes, int]] = field(default_factory=lambda: deque(maxlen=RECENT_PROMPTS))
 
     @property
@@ -173,10 +180,13 @@ class UpstreamPool:
                     n = shared_prefix(seen, prompt)
                     if n > best_shared and n >= MIN_AFFINITY_TOKENS:
                         best, best_shared = up, n
-                        slot = seen_slot if seen_slot >= 0 and not up.busy_slots.get(seen_slot) else -1
+                        free = seen_slot >= 0 and not up.busy_slots.get(seen_slot) and not up.unpinned
+                        slot = seen_slot if free else -1
             best.in_flight += 1
             if slot >= 0:
                 best.busy_slots[slot] = best.busy_slots.get(slot, 0) + 1
+            else:
+                best.unpinned += 1
             return best, slot
 
     def release(self, up: Upstream, asked_slot: int, served_slot: int | None, prompt: bytes) -> None:
@@ -189,6 +199,8 @@ class UpstreamPool:
                     up.busy_slots[asked_slot] = left
                 else:
                     up.busy_slots.pop(asked_slot, None)
+            else:
+                up.unpinned = max(0, up.unpinned - 1)
             if served_slot is None:  # no slots (vLLM): the prompt is just recent
                 up.recent.append((prompt, -1))
             elif served_slot >= 0:  # that slot's cache now holds this prompt, not its last one
