@@ -257,6 +257,8 @@ class Scheduler:
         """Numbers for /health and /metrics."""
         with self._lock:
             depth = len(self._queue)
+        counts = getattr(self.engine, "thread_counts", None)
+        decode, batch = counts() if callable(counts) else (0, 0)
         return {
             "slots_total": self.n_slots,
             "slots_busy": len(self._active),
@@ -265,7 +267,8 @@ class Scheduler:
             "tokens_generated_total": int(getattr(self.engine, "tokens_generated", 0)),
             "prompt_tokens_reused_total": int(getattr(self.engine, "tokens_reused", 0)),
             "prompt_prefixes_copied_total": int(getattr(self.engine, "prefixes_copied", 0)),
-            "decode_threads": int(getattr(getattr(self.engine, "threads", None), "current", 0)),
+            "decode_threads": decode,
+            "batch_threads": batch,
             "requests_total": self.requests_total,
         }
 

@@ -184,6 +184,7 @@ def test_metrics_in_prometheus_text(server: tuple[int, str], client: OpenAI) -> 
     assert "localtools_tokens_per_second" in values
     assert values["localtools_prompt_prefixes_copied_total"] >= 0
     assert 1 <= values["localtools_decode_threads"] <= (os.cpu_count() or 1)
+    assert 1 <= values["localtools_batch_threads"] <= (os.cpu_count() or 1)
 
 
 # ---- reproducibility (issue 15, item 5) -------------------------------------------

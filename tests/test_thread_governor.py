@@ -45,6 +45,30 @@ def test_loaded_machine_drops_to_one_thread_and_stays():
     seen = run(gov, clock, {2: 2.7, 1: 0.018}, 30)
     assert seen[-15:] == [1] * 15
     assert applied[0] == 1
+    assert gov.batch == 1  # prompt chunks too
+
+
+def test_one_token_cheaper_on_one_thread_keeps_every_core_for_prompts():
+    """An idle machine, a tiny model (measured: 8.3 ms a token on 2 threads, 7.2 on 1;
+    prompts 2.3 ms a token on 2, 4.2 on 1): single tokens go to one thread, prompt
+    chunks and batches stay on all cores."""
+    gov, clock, applied = make()
+    gov.observe_prefill(128, 128 * 0.0023)  # a prompt on all cores
+    seen = run(gov, clock, {2: 0.0083, 1: 0.0072}, 12)
+    assert seen[-4:] == [1] * 4
+    assert gov.batch == 2
+    gov.observe_prefill(128, 128 * 0.0023)  # stays: not slower than one thread
+    assert gov.batch == 2
+
+
+def test_one_token_trial_lost_by_a_little_moves_prompts_too_when_they_were_slower():
+    gov, clock, _ = make()
+    gov.current = gov.batch = 1
+    gov.observe_prefill(128, 128 * 0.004)  # a prompt chunk on one thread
+    gov.current = gov.batch = 2
+    gov.observe_prefill(128, 128 * 0.005)  # slower on all cores (not 10x: no drop at once)
+    run(gov, clock, {2: 0.0083, 1: 0.0072}, 12)
+    assert gov.current == gov.batch == 1
 
 
 def test_a_trial_of_all_cores_on_a_loaded_machine_costs_one_step_and_backs_off():
@@ -99,13 +123,13 @@ def test_default_threads_is_at_least_one_and_at_most_the_usable_cpus():
 def test_a_slow_prompt_chunk_on_all_cores_drops_to_one_thread_once_one_thread_was_timed():
     gov, clock, _ = make()
     run(gov, clock, {2: 0.011, 1: 0.018}, 8)  # one trial: single-thread decode timed
-    gov.current = 1
+    gov.batch = 1
     gov.observe_prefill(128, 128 * 0.006)  # a prompt chunk on one thread
-    gov.current = 2
+    gov.batch = 2
     gov.observe_prefill(128, 128 * 0.003)  # all cores, faster: stays
-    assert gov.current == 2
+    assert gov.current == gov.batch == 2
     gov.observe_prefill(128, 128 * 0.1)  # all cores, 16x slower than one thread
-    assert gov.current == 1
+    assert gov.current == gov.batch == 1
 
 
 def test_calibration_on_a_loaded_machine_starts_on_one_thread():

@@ -267,9 +267,12 @@ class Engine(VocabTokenizer):
         return found
 
     def thread_counts(self) -> tuple[int, int]:
-        """(decode, prompt) threads now: the configured ones, or 1 and 1 while the
-        governor holds a loaded machine to one thread."""
-        return (1, 1) if self.threads.active and self.threads.current == 1 else self._configured_threads
+        """(one-token, batch) threads now: the configured ones, or 1 where the governor
+        chose one thread (threads.py: a loaded machine, or one token cheaper on one)."""
+        decode, batch = self._configured_threads
+        if not self.threads.active:
+            return decode, batch
+        return (1 if self.threads.current == 1 else decode), (1 if self.threads.batch == 1 else batch)
 
     def _apply_threads(self, _threads: int) -> None:
         llama_cpp.llama_set_n_threads(self._ctx, *self.thread_counts())

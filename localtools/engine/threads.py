@@ -63,6 +63,14 @@ PREFILL = -1  # the batch-size key of prompt chunks (their time is kept per toke
 class ThreadGovernor:
     """Chooses, while decoding, between every core and a single thread.
 
+    Two counts, as llama.cpp has two: `current` for one-token steps (one request
+    decoding) and `batch` for steps of several tokens (prompt chunks, several requests
+    decoding together). On a loaded machine both drop to one thread. On an idle one a
+    small model can decode one token a little faster on one thread (thread start-up
+    outweighs the matrix work: SmolLM2-135M, 7.2 ms on 1 thread, 8.3 ms on 2) while its
+    prompt chunks still run twice as fast on every core (2.3 ms/token against 4.2); so a
+    single-token trial lost by less than `IDLE_MARGIN` moves only `current`.
+
     ggml's threads meet at a barrier after every operation of the graph (hundreds per
     token). When other processes keep the CPUs busy, a descheduled thread stalls all the
     others until its next time slice: measured on a 2-core machine running two other
@@ -79,6 +87,9 @@ class ThreadGovernor:
     # machine measured 150x; single steps of 3-5x happen on an idle one (a new batch shape
     # re-plans the graph, the server's own threads wake), and the trials judge those
     SLOWER = 10.0
+    # all cores losing a one-token trial by at most this much is an idle machine's small
+    # model, not load (load measured 150x): batch work keeps every core
+    IDLE_MARGIN = 2.0
 
     def __init__(
         self,
@@ -89,7 +100,8 @@ class ThreadGovernor:
         max_wait: float = 320.0,
     ):
         self.full = full
-        self.current = full
+        self.current = full  # threads for one-token steps
+        self.batch = full  # threads for several tokens in one step (prompt chunks, batches)
         self._apply = apply
         self._clock = clock
         self._base_wait = self._wait = wait
@@ -107,10 +119,11 @@ class ThreadGovernor:
         """Record one decode step of `tokens` tokens; maybe change the thread count."""
         if not self.active:
             return
-        self._record((self.current, tokens), seconds)
+        threads = self.current if tokens == 1 else self.batch
+        self._record((threads, tokens), seconds)
         self._steps += 1
         now = self._clock()
-        if self.current == self.full and self._clearly_slower(tokens, seconds):
+        if threads == self.full and self._clearly_slower(tokens, seconds):
             self._drop()
         elif self._trial > 0:
             self._trial -= 1
@@ -127,11 +140,11 @@ class ThreadGovernor:
         first prompt on a loaded machine is not evaluated on stalled threads."""
         if not self.active:
             return
-        self._set(1, None)
+        self._set(1, None, batch=1)
         time_one_token()  # the first decode allocates the graph: not timed
         single = time_one_token()
         self._avg[(1, 1)] = single
-        self._set(self.full, None)
+        self._set(self.full, None, batch=self.full)
         full = time_one_token()
         self._avg[(self.full, 1)] = full
         if full > self.SLOWER * single:
@@ -143,10 +156,10 @@ class ThreadGovernor:
         if not self.active or tokens <= 0:
             return
         per_token = seconds / tokens
-        self._record((self.current, PREFILL), per_token)
+        self._record((self.batch, PREFILL), per_token)
         # one thread's prompt time per token, or its decode time (never less) until known
         single = self._avg.get((1, PREFILL), self._avg.get((1, 1)))
-        if self.current == self.full and single is not None and per_token > self.SLOWER * single:
+        if self.batch == self.full and single is not None and per_token > self.SLOWER * single:
             self._drop()
 
     def _record(self, key: tuple[int, int], seconds: float) -> None:
@@ -156,7 +169,7 @@ class ThreadGovernor:
     def _drop(self) -> None:
         """All cores lost: one thread, and the next trial of all cores waits twice as long."""
         self._wait = min(self._wait * 2, self._max_wait)
-        self._set(1, self._clock() + self._wait)
+        self._set(1, self._clock() + self._wait, batch=1)
 
     def _clearly_slower(self, tokens: int, seconds: float) -> bool:
         singles = [t for (threads, t) in self._avg if threads == 1 and t >= tokens and t != PREFILL]
@@ -169,7 +182,7 @@ class ThreadGovernor:
         for key in [k for k in self._avg if k[0] == other and k[1] != PREFILL]:
             del self._avg[key]  # judge the trial by what it measures now
         self._trial = self.TRIAL_STEPS
-        self._set(other, None)
+        self._set(other, None, batch=other)  # a trial times both kinds of step on `other`
 
     def _decide(self, tokens: int, now: float) -> None:
         full, single = self._avg.get((self.full, tokens)), self._avg.get((1, tokens))
@@ -177,12 +190,20 @@ class ThreadGovernor:
             choice = self.full
         else:
             choice = self.full if full <= 1.1 * single else 1
-        self._wait = self._base_wait if choice == self.full else min(self._wait * 2, self._max_wait)
-        self._set(choice, now + self._wait)
+        batch = choice
+        if choice == 1 and tokens == 1 and full is not None and single is not None and full <= self.IDLE_MARGIN * single:
+            # not load: one token is just cheaper on one thread; prompt chunks stay on all
+            # cores unless they too were measured slower there
+            full_prompt, single_prompt = self._avg.get((self.full, PREFILL)), self._avg.get((1, PREFILL))
+            if full_prompt is None or single_prompt is None or full_prompt < single_prompt:
+                batch = self.full
+        self._wait = self._base_wait if batch == self.full else min(self._wait * 2, self._max_wait)
+        self._set(choice, now + self._wait, batch=batch)
 
-    def _set(self, threads: int, next_trial: float | None) -> None:
+    def _set(self, threads: int, next_trial: float | None, batch: int | None = None) -> None:
         self._trial = 0 if next_trial is not None else self._trial
         self._next_trial = next_trial
-        if threads != self.current:
-            self.current = threads
+        batch = self.batch if batch is None else batch
+        if threads != self.current or batch != self.batch:
+            self.current, self.batch = threads, batch
             self._apply(threads)

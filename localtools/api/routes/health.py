@@ -23,7 +23,10 @@ METRICS = {
         "counter", "Prompt tokens taken from the KV cache instead of evaluated.", "prompt_tokens_reused_total"),
     "localtools_prompt_prefixes_copied_total": (
         "counter", "Prompts that started from another slot's KV cache.", "prompt_prefixes_copied_total"),
-    "localtools_decode_threads": ("gauge", "CPU threads decoding now (the governor may use one).", "decode_threads"),
+    "localtools_decode_threads": (
+        "gauge", "CPU threads for one-token steps now (the governor may use one).", "decode_threads"),
+    "localtools_batch_threads": (
+        "gauge", "CPU threads for prompt chunks and batched steps now (the governor may use one).", "batch_threads"),
     "localtools_requests_total": ("counter", "Generations submitted.", "requests_total"),
 }
 
