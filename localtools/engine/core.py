@@ -33,7 +33,7 @@ from localtools.engine.batch import BatchStepper
 from localtools.engine.errors import ContextLengthExceeded
 from localtools.engine.generation import Generation
 from localtools.engine.kv_cache import MIN_STATE_TOKENS, SlotCache, StateStore
-from localtools.engine.sampling import GrammarSampler, compile_grammar, make_chain
+from localtools.engine.sampling import GrammarSampler, compile_grammar, jump_forward, make_chain
 from localtools.engine.stops import compile_triggers
 from localtools.engine.threads import ThreadGovernor, default_threads
 from localtools.engine.tokens import VocabTokenizer
@@ -326,7 +326,18 @@ class Engine(VocabTokenizer):
         triggers = compile_triggers(spec.triggers) if spec is not None and spec.lazy else None
         grammar = compile_grammar(self, spec) if spec is not None else None
         chain = make_chain(params, self._n_vocab, self.config.seed)
-        gen = Generation(self, slot, tokens, params, chain, grammar, triggers, cancel, st, t0)
+        forced: list[int] = []
+        if grammar is not None and spec is not None and triggers is None and params.logprobs is None:
+            room = self.n_ctx - len(tokens) - 1
+            limit = room if params.max_tokens is None else min(room, params.max_tokens)
+            jumped = jump_forward(self, grammar, chain, spec, limit)
+            if jumped is None:  # refused half-way: start the grammar afresh, sample it all
+                grammar.free()
+                grammar = compile_grammar(self, spec)
+            else:
+                forced = jumped
+        gen = Generation(self, slot, tokens + forced, params, chain, grammar, triggers, cancel, st, t0,
+                         forced=len(forced))
         self.active[slot.seq_id] = gen
         gen.start()
         self.tokens_reused += st.cached_tokens

@@ -45,6 +45,7 @@ class Generation:
         cancel: threading.Event | None,
         stats: GenerationStats,
         t0: float,
+        forced: int = 0,
     ):
         self.engine = engine
         self.slot = slot
@@ -56,7 +57,10 @@ class Generation:
         self.stats = stats
         self.t0 = t0  # when the request started (time to first token counts from here)
         self.t1 = t0  # when decoding started
-        budget = engine.n_ctx - len(tokens)  # room left in this slot's context window
+        # the last `forced` tokens are the grammar's forced start of the reply, evaluated
+        # with the prompt and emitted once it is in (sampling.jump_forward)
+        self.n_forced = forced
+        budget = engine.n_ctx - len(tokens) + forced  # room left in this slot's context window
         if params.max_tokens is not None:
             budget = min(budget, max(params.max_tokens, 0))
         self.budget = budget
@@ -127,7 +131,24 @@ class Generation:
         if self.prefill_at >= len(self.tokens):
             self.t1 = time.perf_counter()
             self.stats.prompt_seconds = self.t1 - self.t0
+            if self.n_forced and not self._emit_forced():
+                return
             self.on_logits(row)
+
+    def _emit_forced(self) -> bool:
+        """Emit the forced start as generated text; False when that ended the reply."""
+        pieces = [self.engine.piece(tok) or b"" for tok in self.tokens[-self.n_forced:]]
+        self.n_gen += self.n_forced
+        self.stats.completion_tokens = self.n_gen
+        out, stopped = self.stops.feed(self.decoder.decode(b"".join(pieces)))
+        if out:
+            self._emit(out)
+        if stopped:
+            self.finish = "stop"
+        if stopped or self.n_gen >= self.budget:
+            self._end()
+            return False
+        return True
 
     # ---- one generated token --------------------------------------------------
 

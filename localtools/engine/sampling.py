@@ -12,6 +12,7 @@ from localtools.engine.backend import CapturedStderr, log_mark, log_since
 from localtools.engine.errors import GrammarError
 from localtools.engine.types import SamplingParams
 from localtools.gbnf import Grammar
+from localtools.gbnf_prefix import forced_prefix
 
 if TYPE_CHECKING:
     from localtools.engine.core import Engine
@@ -66,6 +67,39 @@ def compile_grammar(engine: Engine, grammar: Grammar) -> GrammarSampler:
         detail = (captured.text + "\n" + log_since(mark)).strip() or "unknown parse error"
         raise GrammarError(f"failed to parse grammar: {detail[-800:]}")
     return GrammarSampler(engine, smpl)
+
+
+def jump_forward(engine: Engine, grammar: GrammarSampler, chain: Any, spec: Grammar, limit: int) -> list[int] | None:
+    """The tokens of the text `spec` forces at the start (gbnf_prefix), accepted by the
+    grammar and the sampler chain, to be evaluated with the prompt and emitted as the
+    reply's first text instead of sampled one decode step each. [] when nothing is
+    forced or it would not leave room for one sampled token within `limit`; None when
+    the grammar refused a token after accepting others (compile it again)."""
+    text = _forced_text(spec.gbnf)
+    if not text:
+        return []
+    tokens = engine.tokenize(text, add_bos=False, special=True)
+    if not tokens or len(tokens) >= limit:
+        return []
+    for i, tok in enumerate(tokens):
+        if not engine.piece(tok) or not grammar.allows(tok):
+            return None if i else []
+        llama_cpp.llama_sampler_accept(grammar.smpl, tok)
+    for tok in tokens:
+        llama_cpp.llama_sampler_accept(chain, tok)
+    return tokens
+
+
+_FORCED: dict[str, str] = {}  # grammar text -> its forced prefix (tool lists repeat per request)
+
+
+def _forced_text(gbnf: str) -> str:
+    found = _FORCED.get(gbnf)
+    if found is None:
+        if len(_FORCED) >= 256:
+            _FORCED.clear()
+        found = _FORCED[gbnf] = forced_prefix(gbnf)
+    return found
 
 
 class GrammarSampler:
