@@ -46,8 +46,8 @@ def test_the_forced_start_comes_first_and_whole_and_the_call_is_valid(engine):
     n_forced = len(engine.tokenize(FORCED, add_bos=False, special=True))
     assert n_forced > 10
     # evaluated with the prompt; counted as generated (it is the reply's text)
-    assert stats.prompt_eval_tokens - stats.cached_tokens <= stats.prompt_tokens + n_forced
     assert stats.prompt_tokens == len(engine.tokenize_prompt(PROMPT))
+    assert stats.cached_tokens + stats.prompt_eval_tokens == stats.prompt_tokens
     assert stats.completion_tokens > n_forced
     assert stats.finish_reason == "stop"
 
@@ -55,8 +55,11 @@ def test_the_forced_start_comes_first_and_whole_and_the_call_is_valid(engine):
 def test_the_same_request_gives_the_same_reply(engine):
     first, _ = run(engine, max_tokens=60)
     run(engine, max_tokens=9)  # something else in between
-    again, _ = run(engine, max_tokens=60)
+    again, stats = run(engine, max_tokens=60)
     assert "".join(again) == "".join(first)
+    # the cache held the prompt and the forced text: the counts stay the prompt's own
+    assert stats.cached_tokens + stats.prompt_eval_tokens == stats.prompt_tokens
+    assert stats.cached_tokens > 0
 
 
 def test_logprobs_and_a_budget_below_the_forced_text_sample_every_token(engine):

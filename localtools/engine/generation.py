@@ -97,8 +97,7 @@ class Generation:
         slot, st, tokens = self.slot, self.stats, self.tokens
         slot.switch_state(tokens)
         reused = slot.reuse_prefix(tokens)
-        st.cached_tokens = reused
-        st.prompt_eval_tokens = len(tokens) - reused
+        self._count_prompt(reused)
         self.prefill_at = reused
         if self.budget <= 0:
             self._end()
@@ -106,8 +105,13 @@ class Generation:
     def skip_prefix(self, n: int) -> None:
         """The slot now holds the first `n` prompt tokens (copied from another slot)."""
         self.prefill_at = n
-        self.stats.cached_tokens = n
-        self.stats.prompt_eval_tokens = len(self.tokens) - n
+        self._count_prompt(n)
+
+    def _count_prompt(self, reused: int) -> None:
+        """Prompt tokens cached and to evaluate (forced tokens count as generated ones)."""
+        n_prompt = len(self.tokens) - self.n_forced
+        self.stats.cached_tokens = min(reused, n_prompt)
+        self.stats.prompt_eval_tokens = n_prompt - self.stats.cached_tokens
 
     @property
     def prefilling(self) -> bool:
