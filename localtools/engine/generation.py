@@ -94,7 +94,7 @@ class Generation:
 
     def start(self) -> None:
         """Reuse what the slot's cache shares with the prompt (and saved states)."""
-        slot, st, tokens = self.slot, self.stats, self.tokens
+        slot, tokens = self.slot, self.tokens
         slot.switch_state(tokens)
         reused = slot.reuse_prefix(tokens)
         self._count_prompt(reused)
