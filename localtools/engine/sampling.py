@@ -78,8 +78,11 @@ def jump_forward(engine: Engine, grammar: GrammarSampler, chain: Any, spec: Gram
     text = _forced_text(spec.gbnf)
     if not text:
         return []
-    tokens = engine.tokenize(text, add_bos=False, special=True)
-    if not tokens or len(tokens) >= limit:
+    # the last token is left to the model: its text may go on past the forced text in one
+    # token (`{` vs `{"`), and a forced short token there changed what a small model wrote
+    # next (a recursive schema's reply nested until max_tokens)
+    tokens = engine.tokenize(text, add_bos=False, special=True)[:-1]
+    if len(tokens) < 2 or len(tokens) >= limit:
         return []
     for i, tok in enumerate(tokens):
         if not engine.piece(tok) or not grammar.allows(tok):
