@@ -66,17 +66,19 @@ class ThreadGovernor:
     Two counts, as llama.cpp has two: `current` for one-token steps (one request
     decoding) and `batch` for steps of several tokens (prompt chunks, several requests
     decoding together). On a loaded machine both drop to one thread. On an idle one a
-    small model can decode one token a little faster on one thread (thread start-up
-    outweighs the matrix work: SmolLM2-135M, 7.2 ms on 1 thread, 8.3 ms on 2) while its
-    prompt chunks still run twice as fast on every core (2.3 ms/token against 4.2); so a
-    single-token trial lost by less than `IDLE_MARGIN` moves only `current`.
+    small model's one-token steps can time faster on one thread (the trials put
+    SmolLM2-135M at 7.2 ms on 1 thread, 8.3 ms on 2) while its prompt chunks still run
+    twice as fast on every core (2.3 ms/token against 4.2); so a single-token trial lost
+    by less than `IDLE_MARGIN` moves only `current`, and one lost by less than
+    `KEEP_ALL` moves nothing.
 
     ggml's threads meet at a barrier after every operation of the graph (hundreds per
     token). When other processes keep the CPUs busy, a descheduled thread stalls all the
     others until its next time slice: measured on a 2-core machine running two other
     busy processes, 2 threads took 2.7 s per token and 1 thread 18 ms. llama-server has
     the same cliff. So the engine times its decode steps per thread setting and batch
-    size, tries the other setting now and then (a few steps), and keeps the faster one;
+    size, tries the other setting now and then (a few steps), and keeps all cores unless
+    one thread was clearly faster;
     a step on all cores that is slower than one thread is judged at once. After a lost
     trial the next one waits twice as long (up to `max_wait`), so a loaded machine pays
     one slow step every few minutes.
@@ -90,6 +92,10 @@ class ThreadGovernor:
     # all cores losing a one-token trial by at most this much is an idle machine's small
     # model, not load (load measured 150x): batch work keeps every core
     IDLE_MARGIN = 2.0
+    # a trial keeps every core unless one thread was clearly faster. Its four steps are
+    # noisy: on an idle 2-core machine they put one thread 5-15% ahead, while 300 tokens
+    # streamed at 143-162 tok/s on 2 threads and 125-135 on 1 (SmolLM2-135M, in-process)
+    KEEP_ALL = 1.25
 
     def __init__(
         self,
@@ -189,7 +195,7 @@ class ThreadGovernor:
         if full is None or single is None:
             choice = self.full
         else:
-            choice = self.full if full <= 1.1 * single else 1
+            choice = self.full if full <= self.KEEP_ALL * single else 1
         batch = choice
         if choice == 1 and tokens == 1 and full is not None and single is not None and full <= self.IDLE_MARGIN * single:
             # not load: one token is just cheaper on one thread; prompt chunks stay on all
