@@ -14,6 +14,7 @@ syntax this reader does not know gives an empty prefix, never a wrong one.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class _Rep:
 _Node = _Lit | _Ref | _Other | _Group | _Rep
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same tool list request after request
 def forced_prefix(gbnf: str) -> str:
     """The longest text every reply the grammar accepts starts with ("" when unsure)."""
     try:

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from localtools.dialects.base import Dialect, Grammar, StreamParser
-from localtools.dialects.decide import DEFAULT_TEXT_OPENER
+from localtools.dialects.decide import (
+    DEFAULT_TEXT_OPENER,
+    OpenerStripper,
+    answer_grammar,
+    call_opening,
+    decision_grammar,
+)
 from localtools.dialects.parsing import make_parser
 from localtools.dialects.spec import DialectSpec
 
@@ -164,7 +170,6 @@ class SpecDialect(Dialect):
     def decision_grammar(
         self, tools: list[dict[str, Any]], parallel: bool, prompt_tail: str = ""
     ) -> Grammar | None:
-        from localtools.dialects.decide import decision_grammar
         from localtools.dialects.grammar import prompt_opens_call
 
         if not tools or prompt_opens_call(self.spec, prompt_tail):
@@ -176,18 +181,12 @@ class SpecDialect(Dialect):
     def decision_parser(
         self, tools: list[dict[str, Any]], prompt_tail: str = "", stream: bool = True
     ) -> StreamParser:
-        from localtools.dialects.decide import OpenerStripper
-
         return OpenerStripper(self.parser(tools, prompt_tail, stream), self.text_opener)
 
     def answer_grammar(self) -> Grammar | None:
-        from localtools.dialects.decide import answer_grammar
-
         return answer_grammar(self.render_spec or self.spec)
 
     def call_opening(self) -> str:
-        from localtools.dialects.decide import call_opening
-
         return call_opening(self.render_spec or self.spec)
 
     def stop_strings(self) -> list[str]:

@@ -75,7 +75,7 @@ def jump_forward(engine: Engine, grammar: GrammarSampler, chain: Any, spec: Gram
     reply's first text instead of sampled one decode step each. [] when nothing is
     forced or it would not leave room for one sampled token within `limit`; None when
     the grammar refused a token after accepting others (compile it again)."""
-    text = _forced_text(spec.gbnf)
+    text = forced_prefix(spec.gbnf)
     if not text:
         return []
     # the last token is left to the model: its text may go on past the forced text in one
@@ -91,18 +91,6 @@ def jump_forward(engine: Engine, grammar: GrammarSampler, chain: Any, spec: Gram
     for tok in tokens:
         llama_cpp.llama_sampler_accept(chain, tok)
     return tokens
-
-
-_FORCED: dict[str, str] = {}  # grammar text -> its forced prefix (tool lists repeat per request)
-
-
-def _forced_text(gbnf: str) -> str:
-    found = _FORCED.get(gbnf)
-    if found is None:
-        if len(_FORCED) >= 256:
-            _FORCED.clear()
-        found = _FORCED[gbnf] = forced_prefix(gbnf)
-    return found
 
 
 class GrammarSampler:
