@@ -176,3 +176,17 @@ def test_one_slow_step_on_an_idle_machine_does_not_drop_every_core():
     clock.now += 0.07
     gov.observe(1, 0.07)  # a graph re-plan: 4x one thread's step
     assert gov.current == 2
+
+
+def test_one_slow_step_before_a_trial_does_not_lose_it():
+    """Seen in `serve`: all cores' median step 7.4 ms, one thread's 9.3 ms, but a 5x step
+    just before the trial put a running mean of all cores at 10.6 ms, and the trial went to
+    one thread. The median keeps every core."""
+    gov, clock, _ = make()
+    run(gov, clock, {2: 0.0074, 1: 0.0093}, 12)  # past the first trial
+    assert gov.current == 2
+    clock.now = gov._next_trial - 0.01  # type: ignore[operator]
+    gov.observe(1, 0.037)  # a 5x step just before the next trial
+    seen = run(gov, clock, {2: 0.0074, 1: 0.0093}, 12)
+    assert 1 in seen  # the trial ran
+    assert seen[-4:] == [2] * 4

@@ -11,9 +11,11 @@ slow the first one, so siblings count once.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,7 +84,15 @@ class ThreadGovernor:
     a step on all cores that is slower than one thread is judged at once. After a lost
     trial the next one waits twice as long (up to `max_wait`), so a loaded machine pays
     one slow step every few minutes.
+
+    Step times are compared by their median over the last `WINDOW` steps, not a running
+    mean: single steps of 3-5x happen on an idle machine (a graph re-plan, the server's
+    own threads waking), and one such step in a mean put all cores 10-40% behind one
+    thread in a trial they would have won (in `serve`, 2 threads' median step was 7.4 ms
+    against one thread's 9.3, while the mean said 10.6 against 9.8).
     """
+
+    WINDOW = 16
 
     TRIAL_STEPS = 4
     # a step this many times the single-thread time drops to one thread at once: a loaded
@@ -112,7 +122,8 @@ class ThreadGovernor:
         self._clock = clock
         self._base_wait = self._wait = wait
         self._max_wait = max_wait
-        self._avg: dict[tuple[int, int], float] = {}  # (threads, tokens in step) -> seconds
+        # (threads, tokens in step) -> the latest step times (per token for PREFILL)
+        self._times: dict[tuple[int, int], deque[float]] = {}
         self._trial = 0  # steps left in the running trial
         self._steps = 0
         self._next_trial: float | None = None
@@ -149,10 +160,10 @@ class ThreadGovernor:
         self._set(1, None, batch=1)
         time_one_token()  # the first decode allocates the graph: not timed
         single = time_one_token()
-        self._avg[(1, 1)] = single
+        self._record((1, 1), single)
         self._set(self.full, None, batch=self.full)
         full = time_one_token()
-        self._avg[(self.full, 1)] = full
+        self._record((self.full, 1), full)
         if full > self.SLOWER * single:
             self._drop()
 
@@ -164,13 +175,18 @@ class ThreadGovernor:
         per_token = seconds / tokens
         self._record((self.batch, PREFILL), per_token)
         # one thread's prompt time per token, or its decode time (never less) until known
-        single = self._avg.get((1, PREFILL), self._avg.get((1, 1)))
+        single = self._typical((1, PREFILL))
+        single = self._typical((1, 1)) if single is None else single
         if self.batch == self.full and single is not None and per_token > self.SLOWER * single:
             self._drop()
 
     def _record(self, key: tuple[int, int], seconds: float) -> None:
-        old = self._avg.get(key)
-        self._avg[key] = seconds if old is None else 0.7 * old + 0.3 * seconds
+        self._times.setdefault(key, deque(maxlen=self.WINDOW)).append(seconds)
+
+    def _typical(self, key: tuple[int, int]) -> float | None:
+        """The median of the latest step times under `key`; None before the first."""
+        times = self._times.get(key)
+        return statistics.median(times) if times else None
 
     def _drop(self) -> None:
         """All cores lost: one thread, and the next trial of all cores waits twice as long."""
@@ -178,20 +194,20 @@ class ThreadGovernor:
         self._set(1, self._clock() + self._wait, batch=1)
 
     def _clearly_slower(self, tokens: int, seconds: float) -> bool:
-        singles = [t for (threads, t) in self._avg if threads == 1 and t >= tokens and t != PREFILL]
+        singles = [t for (threads, t) in self._times if threads == 1 and t >= tokens and t != PREFILL]
         if not singles:
             return False
-        return seconds > self.SLOWER * self._avg[(1, min(singles))]
+        return seconds > self.SLOWER * self._typical((1, min(singles)))  # type: ignore[operator]
 
     def _start_trial(self, now: float) -> None:
         other = 1 if self.current == self.full else self.full
-        for key in [k for k in self._avg if k[0] == other and k[1] != PREFILL]:
-            del self._avg[key]  # judge the trial by what it measures now
+        for key in [k for k in self._times if k[0] == other and k[1] != PREFILL]:
+            del self._times[key]  # judge the trial by what it measures now
         self._trial = self.TRIAL_STEPS
         self._set(other, None, batch=other)  # a trial times both kinds of step on `other`
 
     def _decide(self, tokens: int, now: float) -> None:
-        full, single = self._avg.get((self.full, tokens)), self._avg.get((1, tokens))
+        full, single = self._typical((self.full, tokens)), self._typical((1, tokens))
         if full is None or single is None:
             choice = self.full
         else:
@@ -200,7 +216,7 @@ class ThreadGovernor:
         if choice == 1 and tokens == 1 and full is not None and single is not None and full <= self.IDLE_MARGIN * single:
             # not load: one token is just cheaper on one thread; prompt chunks stay on all
             # cores unless they too were measured slower there
-            full_prompt, single_prompt = self._avg.get((self.full, PREFILL)), self._avg.get((1, PREFILL))
+            full_prompt, single_prompt = self._typical((self.full, PREFILL)), self._typical((1, PREFILL))
             if full_prompt is None or single_prompt is None or full_prompt < single_prompt:
                 batch = self.full
         self._wait = self._base_wait if batch == self.full else min(self._wait * 2, self._max_wait)
