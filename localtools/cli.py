@@ -34,6 +34,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _on_off_auto(flag: str, value: str) -> bool | None:
+    """`auto`/`on`/`off` as None/True/False, or a usage error naming `flag`."""
+    choices = {"auto": None, "on": True, "off": False}
+    if value.lower() not in choices:
+        raise _fail(f"{flag} takes auto, on or off, not {value!r}")
+    return choices[value.lower()]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"localtools {__version__}")
@@ -102,7 +110,7 @@ def _remote_loader(urls: list[str], chat_template_from: str | None, api_key: str
 
     def load(model: str | None, *, n_ctx: int | None = None, n_threads: int | None = None,
              n_gpu_layers: int = 0, seed: int = -1, n_parallel: int | None = None,
-             auto_tools: str | None = None, **options: Any) -> Any:
+             auto_tools: str | None = None, flash_attn: bool | None = None, **options: Any) -> Any:
         return with_auto_tools(load_remote_runtime(urls, chat_template_from or model, api_key=api_key, **options),
                                auto_tools)
 
@@ -127,6 +135,7 @@ def serve(
     api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
     parallel: int | None = typer.Option(None, "--parallel", min=1, help="Requests decoded together, each in its own n_ctx slot (default: models.toml's `parallel`, else 4)."),
+    flash_attn: str = typer.Option("auto", "--flash-attn", help="Flash attention: auto (off on CPU, llama.cpp's choice with --n-gpu-layers), on, or off. On the CPU 'on' decodes ~8-20% faster, but temperature-0 replies then change with the prompt cache and with what runs beside them."),
     max_body_mb: float = typer.Option(8, "--max-body-mb", help="Largest accepted request body, in MB (bigger: HTTP 413)."),
     alias: str | None = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),
@@ -164,7 +173,7 @@ def serve(
         n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers, seed=seed,
         chat_template_file=str(chat_template) if chat_template else None, dialect=dialect,
         tool_prompt_file=str(tool_prompt) if tool_prompt else None, max_queue=max_queue,
-        n_parallel=parallel, auto_tools=auto_tools,
+        n_parallel=parallel, auto_tools=auto_tools, flash_attn=_on_off_auto("--flash-attn", flash_attn),
     )
     if len(sources) > 1 or models_file or idle_unload or max_loaded or max_memory:
         if engine_url:

@@ -49,6 +49,7 @@ class LocalModel:
         dialect: str | None = None,
         tool_prompt: str | Path | None = None,
         parallel: int | None = None,
+        flash_attn: bool | None = None,
     ) -> None:
         self.runtime: ModelRuntime = load_runtime(
             str(model) if model is not None else None,
@@ -60,6 +61,7 @@ class LocalModel:
             dialect=dialect,
             tool_prompt_file=tool_prompt,
             n_parallel=parallel,
+            flash_attn=flash_attn,
         )
         self.name = self.runtime.name
 

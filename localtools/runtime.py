@@ -126,14 +126,15 @@ def context_shape(where: ModelLocation, n_ctx: int | None, n_parallel: int | Non
 
 
 def _load_engine(
-    where: ModelLocation, n_ctx: int | None, n_threads: int | None, n_gpu_layers: int, seed: int, n_parallel: int | None
+    where: ModelLocation, n_ctx: int | None, n_threads: int | None, n_gpu_layers: int, seed: int, n_parallel: int | None,
+    flash_attn: bool | None = None,
 ) -> Any:
     from localtools.engine import Engine, EngineConfig
 
     ctx, slots = context_shape(where, n_ctx, n_parallel)
     config = EngineConfig(
         model_path=str(where.path), n_ctx=ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
-        n_parallel=slots,
+        n_parallel=slots, flash_attn=flash_attn,
     )
     try:
         return Engine(config)
@@ -202,6 +203,7 @@ def load_runtime(
     alias: str | None = None,
     n_parallel: int | None = None,
     auto_tools: str | None = None,
+    flash_attn: bool | None = None,
 ) -> ModelRuntime:
     """Resolve, load and prepare one model. Raises ModelNotFound / RuntimeLoadError.
 
@@ -215,7 +217,7 @@ def load_runtime(
     if choice.template_origin == str(FALLBACK_TEMPLATE):
         log.warning("the GGUF has no chat template; using %s", FALLBACK_TEMPLATE)
     tool_prompt = _tool_prompt(tool_prompt_file)
-    engine = _load_engine(where, n_ctx, n_threads, n_gpu_layers, seed, n_parallel)
+    engine = _load_engine(where, n_ctx, n_threads, n_gpu_layers, seed, n_parallel, flash_attn)
     templates = _engine_templates(choice, engine)
 
     from localtools.scheduler import Scheduler

@@ -50,7 +50,8 @@ def test_every_command_has_help(command: str) -> None:
 def test_serve_help_documents_every_option() -> None:
     output = runner.invoke(app, ["serve", "--help"], terminal_width=200).output
     for option in ["--host", "--port", "--n-ctx", "--threads", "--n-gpu-layers", "--seed", "--chat-template",
-                   "--dialect", "--tool-prompt", "--api-key", "--max-queue", "--max-body-mb", "--alias"]:
+                   "--dialect", "--tool-prompt", "--api-key", "--max-queue", "--max-body-mb", "--alias",
+                   "--flash-attn"]:
         assert option in output, option
     assert "127.0.0.1" in output
 
@@ -119,3 +120,9 @@ def test_missing_default_model_prints_how_to_get(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == f"localtools: {HOW_TO_GET}"
     assert result.stdout == ""
+
+
+def test_serve_refuses_a_flash_attn_value_it_does_not_know() -> None:
+    result = runner.invoke(app, ["serve", "--flash-attn", "maybe"])
+    assert result.exit_code == 2
+    assert "--flash-attn takes auto, on or off, not 'maybe'" in result.output

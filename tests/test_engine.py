@@ -397,3 +397,26 @@ def test_bad_rule_names_are_refused():
         json_schema_to_gbnf({"root": {}})
     with pytest.raises(ValueError):
         json_schema_to_gbnf({"string": {}})
+
+
+def test_flash_attn_reaches_llama_cpp(model_path):
+    """`flash_attn=True` (serve --flash-attn on) runs other attention kernels: the same
+    prompt's logits differ, by tenths (its CPU kernels keep some sums in half precision),
+    from the default's (off on CPU), while the chosen token stays the same."""
+    import numpy as np
+
+    prompt = "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"
+    rows = []
+    for flash in (None, True):
+        eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=256, n_threads=2, flash_attn=flash))
+        try:
+            gen = eng.start(prompt, SamplingParams(max_tokens=1, temperature=0.0))
+            while gen.n_gen == 0 and not gen.done:
+                eng.step()
+            rows.append(np.array(gen.logits(), dtype=np.float32))
+            eng.release(gen)
+        finally:
+            eng.close()
+    default, flash = rows
+    assert default.argmax() == flash.argmax()
+    assert 0 < np.abs(default - flash).max() < 1.0

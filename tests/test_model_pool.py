@@ -338,3 +338,16 @@ def test_unknown_model_is_a_404_in_each_apis_shape(path: str, body: dict[str, An
         listing = client.get("/v1/models").json()
         assert [(m["id"], m["meta"]["state"]) for m in listing["data"]] == [("a", UNLOADED), ("b", UNLOADED)]
     assert a.calls == b.calls == 0
+
+
+def test_models_file_flash_attn_is_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('[models.fast]\nmodel = "a.gguf"\nflash_attn = true\n[models.plain]\nmodel = "b.gguf"\n')
+    (fast, plain) = [entry[2] for entry in read_models_file(path, LoadOptions())]
+    assert fast.flash_attn is True and plain.flash_attn is None
+    path.write_text('[models.fast]\nmodel = "a.gguf"\nflash_attn = "on"\n')
+    with pytest.raises(ModelsFileError, match="flash_attn must be bool"):
+        read_models_file(path, LoadOptions())
+    path.write_text('[models.fast]\nmodel = "a.gguf"\nn_ctx = true\n')
+    with pytest.raises(ModelsFileError, match="n_ctx must be int"):
+        read_models_file(path, LoadOptions())

@@ -55,11 +55,13 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     cparams.n_threads = threads
     cparams.n_threads_batch = config.n_threads_batch or threads
     cparams.no_perf = True
-    # CPU-only: flash attention off. It decoded SmolLM2-135M ~10% faster on the 2-core CI
-    # machine (168-175 tok/s against 150-161; an older machine measured it ~3% slower),
-    # but with it a prompt's logits depend on what the KV cache held before, which breaks
-    # the reproducibility rule (test_batching's bitwise test fails); with GPU layers
-    # llama.cpp chooses.
+    # Flash attention: off on the CPU unless asked for; with GPU layers llama.cpp chooses.
+    # On the 2-core machine it decodes one stream ~8% faster and four ~20% faster (it
+    # skips the KV cells padded beyond the context), but its CPU kernels take a different
+    # path for prompt chunks of 64+ tokens than for shorter ones, and for one token with
+    # 512+ KV cells alone (split across threads) than inside a batch, so a temperature-0
+    # reply changes with the prompt cache and the traffic (14 tests of the reproducibility
+    # rule fail with it: streamed differs from non-streamed, alone from batched).
     flash = config.flash_attn if config.flash_attn is not None else (False if config.n_gpu_layers == 0 else None)
     if flash is not None:
         cparams.flash_attn_type = (

@@ -12,7 +12,7 @@ name (the catalog's layout):
 
 Keys: `model` (or `path`; required), `n_ctx`, `threads`, `n_gpu_layers`, `seed`,
 `chat_template`, `tool_prompt` (files, relative to the models file), `dialect`,
-`max_queue`, `parallel`, `auto_tools`; `engine_url` (a URL or a list) makes the model
+`max_queue`, `parallel`, `auto_tools`, `flash_attn` (true/false); `engine_url` (a URL or a list) makes the model
 remote (`model` then names the GGUF whose template and tokenizer the upstreams serve),
 with `engine_api_key`. Unknown keys are an error at start-up, so a typo never goes unnoticed.
 """
@@ -48,6 +48,7 @@ class LoadOptions:
     max_queue: int = 64
     n_parallel: int | None = None  # sequence slots (None: the catalog's, else the default)
     auto_tools: str | None = None  # tool_choice auto: "decide" | "native" (None: models.toml, else the dialect's)
+    flash_attn: bool | None = None  # None: off on CPU (reproducible), llama.cpp's choice with GPU layers
 
 
 # models-file key -> (LoadOptions field, expected type; a file path when None)
@@ -60,6 +61,7 @@ _KEYS: dict[str, tuple[str, type | None]] = {
     "parallel": ("n_parallel", int),
     "dialect": ("dialect", str),
     "auto_tools": ("auto_tools", str),
+    "flash_attn": ("flash_attn", bool),
     "chat_template": ("chat_template_file", None),
     "tool_prompt": ("tool_prompt_file", None),
 }
@@ -140,7 +142,7 @@ def _options_from_table(table: dict[str, Any], defaults: LoadOptions, where: str
             if not isinstance(value, str) or not value:
                 raise ModelsFileError(f"{where}.{key} must be a file path (a string)")
             value = str(base / Path(value).expanduser())
-        elif not isinstance(value, kind) or isinstance(value, bool):
+        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ModelsFileError(f"{where}.{key} must be {kind.__name__}, not {type(value).__name__}")
         changes[field_name] = value
     return replace(defaults, **changes)
