@@ -3,7 +3,7 @@
 `localtools serve --parallel 1`, `--parallel 4`, and llama-server `-np 4` when its binary
 is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
 
-    python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text]
+    python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text] [--rounds 3]
 
 Each client streams one request (mixed prompt lengths; every third offers a tool with
 `tool_choice: "required"`; `--mix text` drops the tool so every server evaluates the same
@@ -11,6 +11,12 @@ prompts). Per server and client count it prints aggregate generated tokens/s, p5
 time to first token, p50 per-token latency, the prompt tokens the server reported, then
 the ratios the issue sets goals for. Without `--threads` every server runs on its own
 default thread count. Not a timed test: on a shared machine the numbers are noise.
+
+All servers run at once and take turns, round by round (each round in a different order,
+with prompts of its own so no round replays another's cache): the machine's speed drifts
+by 10-20% over minutes, which measuring one server after the other put into the ratios.
+Each figure is the median over the rounds; the ratios are the medians of each round's
+ratio, with every round's shown.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,15 +48,17 @@ TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
-def request_body(k: int, max_tokens: int, tools: bool = True) -> dict[str, Any]:
-    kind = k % 3
+def request_body(k: int, max_tokens: int, tools: bool = True, salt: int = 0) -> dict[str, Any]:
+    """Client `k`'s request: its kind from `k`, its wording from `k + salt` (the shared
+    system prompt's from `salt`, so a round never finds another round's prefix cached)."""
+    kind, n = k % 3, k + salt
     if kind == 0:
-        messages = [{"role": "user", "content": f"Tell me a long story about a cat named {k}."}]
+        messages = [{"role": "user", "content": f"Tell me a long story about a cat named {n}."}]
     elif kind == 1:
-        messages = [{"role": "system", "content": LONG_SYSTEM},
-                    {"role": "user", "content": f"Explain in detail how bread is made (variant {k})."}]
+        messages = [{"role": "system", "content": f"(session {salt}) {LONG_SYSTEM}"},
+                    {"role": "user", "content": f"Explain in detail how bread is made (variant {n})."}]
     else:
-        messages = [{"role": "user", "content": f"What is the weather in city number {k}?"}]
+        messages = [{"role": "user", "content": f"What is the weather in city number {n}?"}]
     body: dict[str, Any] = {"model": "m", "messages": messages, "max_tokens": max_tokens, "stream": True,
                             "temperature": 0.0, "stream_options": {"include_usage": True}}
     if kind == 2 and tools:
@@ -66,12 +75,12 @@ class ClientResult:
     prompt_tokens: int = 0
 
 
-def one_client(url: str, k: int, max_tokens: int, tools: bool = True) -> ClientResult:
+def one_client(url: str, k: int, max_tokens: int, tools: bool = True, salt: int = 0) -> ClientResult:
     t0 = time.perf_counter()
     first = last = None
     deltas, usage = 0, None
     try:
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json=request_body(k, max_tokens, tools),
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=request_body(k, max_tokens, tools, salt),
                           timeout=600) as resp:
             if resp.status_code != 200:
                 return ClientResult(None, 0, None, f"HTTP {resp.status_code}")
@@ -101,10 +110,10 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run_clients(url: str, n: int, max_tokens: int, tools: bool) -> dict[str, float]:
+def run_clients(url: str, n: int, max_tokens: int, tools: bool, salt: int = 0) -> dict[str, float]:
     with ThreadPoolExecutor(n) as pool:
         t0 = time.perf_counter()
-        results = list(pool.map(lambda k: one_client(url, k, max_tokens, tools), range(n)))
+        results = list(pool.map(lambda k: one_client(url, k, max_tokens, tools, salt), range(n)))
         wall = time.perf_counter() - t0
     ttfts = [r.ttft for r in results if r.ttft is not None]
     per_tok = [r.per_token for r in results if r.per_token is not None]
@@ -154,10 +163,10 @@ def started(args: list[str], url: str) -> Iterator[str]:
         log.close()
 
 
-def localtools_server(model: str | None, parallel: int, threads: int | None, n_ctx: int) -> Any:
+def localtools_server(model: str | None, parallel: int, threads: int | None, n_ctx: int, *extra: str) -> Any:
     port = free_port()
     args = [sys.executable, "-m", "localtools", "serve", *([model] if model else []),
-            "--host", "127.0.0.1", "--port", str(port), "--parallel", str(parallel), "--n-ctx", str(n_ctx)]
+            "--host", "127.0.0.1", "--port", str(port), "--parallel", str(parallel), "--n-ctx", str(n_ctx), *extra]
     if threads:
         args += ["--threads", str(threads)]
     return started(args, f"http://127.0.0.1:{port}")
@@ -180,16 +189,41 @@ def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ct
     return started(args, f"http://127.0.0.1:{port}")
 
 
-def measure(name: str, server: Any, max_tokens: int, clients: tuple[int, ...], tools: bool) -> dict[int, dict[str, float]]:
-    rows = {}
-    with server as url:
-        one_client(url, 0, 4)  # warm-up
+FLASH = "localtools --parallel 4 --flash-attn on"
+Results = dict[str, dict[int, list[dict[str, float]]]]  # server -> clients -> one row per round
+
+
+def measure_rounds(servers: dict[str, Any], max_tokens: int, clients: tuple[int, ...], tools: bool,
+                   rounds: int) -> Results:
+    """Start every server, then let them take turns: per round, per client count, each
+    server once (the order turns by one each round)."""
+    results: Results = {name: {n: [] for n in clients} for name in servers}
+    with ExitStack() as stack:
+        urls = {name: stack.enter_context(server) for name, server in servers.items()}
+        for url in urls.values():
+            one_client(url, 0, 4)  # warm-up
+        names = list(urls)
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in clients:
+                for name in order:
+                    results[name][n].append(run_clients(urls[name], n, max_tokens, tools, salt=100 * (r + 1)))
+            print(f"round {r + 1}/{rounds} done", flush=True)
+    return results
+
+
+def median_row(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+
+
+def print_table(results: Results, clients: tuple[int, ...]) -> None:
+    print(f"{'server':<36} {'clients':>3} {'tok/s':>8} {'ttft p50':>7} {'p95':>7} {'max':>7} {'ms/tok':>8} "
+          f"{'prompt':>6} err")
+    for name, by_n in results.items():
         for n in clients:
-            rows[n] = run_clients(url, n, max_tokens, tools)
-            r = rows[n]
-            print(f"{name:<30} {n:>3}  {r['tok_s']:8.1f}  {r['ttft_p50']:7.2f}  {r['ttft_p95']:7.2f}  "
-                  f"{r['ttft_max']:7.2f}  {r['tok_ms_p50']:8.1f}  {r['prompt_tokens']:>6}  {r['errors']:>3}", flush=True)
-    return rows
+            r = median_row(by_n[n])
+            print(f"{name:<36} {n:>3}  {r['tok_s']:8.1f}  {r['ttft_p50']:7.2f}  {r['ttft_p95']:7.2f}  "
+                  f"{r['ttft_max']:7.2f}  {r['tok_ms_p50']:8.1f}  {int(r['prompt_tokens']):>6}  {int(r['errors']):>3}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="threads for every server (default: each one's own)")
     ap.add_argument("--n-ctx", type=int, default=2048, help="context per slot")
     ap.add_argument("--clients", default=",".join(map(str, CLIENTS)))
+    ap.add_argument("--rounds", type=int, default=3, help="turns each server takes per client count")
     ap.add_argument("--mix", choices=("mixed", "text"), default="mixed",
                     help="text: no tool request, so every server evaluates the same prompts")
+    ap.add_argument("--flash-attn", action="store_true",
+                    help="also run `--parallel 4 --flash-attn on` (faster on CPU, not bitwise reproducible)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = ap.parse_args(argv)
     clients = tuple(int(c) for c in args.clients.split(","))
@@ -210,36 +247,52 @@ def main(argv: list[str] | None = None) -> int:
     tools = args.mix == "mixed"
     threads_label = f"-t {args.threads}" if args.threads else "default threads"
     print(f"{os.cpu_count()} CPUs, model {Path(model).name}, {args.max_tokens} tokens per client, "
-          f"{threads_label}, {args.mix} prompts")
-    print(f"{'server':<30} {'clients':>3} {'tok/s':>8} {'ttft p50':>7} {'p95':>7} {'max':>7} {'ms/tok':>8} "
-          f"{'prompt':>6} err")
-    results: dict[str, dict[int, dict[str, float]]] = {}
-    for parallel in (1, 4):
-        results[f"localtools --parallel {parallel}"] = measure(
-            f"localtools --parallel {parallel}", localtools_server(model, parallel, args.threads, args.n_ctx),
-            args.max_tokens, clients, tools)
+          f"{threads_label}, {args.mix} prompts, {args.rounds} rounds")
+    servers: dict[str, Any] = {
+        f"localtools --parallel {p}": localtools_server(model, p, args.threads, args.n_ctx) for p in (1, 4)}
+    if args.flash_attn:
+        servers[FLASH] = localtools_server(model, 4, args.threads, args.n_ctx, "--flash-attn", "on")
     binary = llama_server_binary()
     if binary is None:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
     else:
-        results["llama-server -np 4"] = measure(
-            f"llama-server -np 4 {threads_label}", llama_server(binary, model, 4, args.threads, args.n_ctx),
-            args.max_tokens, clients, tools)
+        servers[f"llama-server -np 4 {threads_label}"] = llama_server(binary, model, 4, args.threads, args.n_ctx)
+    results = measure_rounds(servers, args.max_tokens, clients, tools, args.rounds)
+    print_table(results, clients)
     print_ratios(results, clients)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
 
 
-def print_ratios(results: dict[str, dict[int, dict[str, float]]], clients: tuple[int, ...]) -> None:
-    one, four = results["localtools --parallel 1"], results["localtools --parallel 4"]
-    ref = results.get("llama-server -np 4")
-    print("\nratios (aggregate tok/s)")
+def round_ratios(a: list[dict[str, float]], b: list[dict[str, float]], key: str = "tok_s") -> str:
+    """The median of the per-round ratios a/b, then every round's."""
+    each = [x[key] / y[key] for x, y in zip(a, b, strict=True)]
+    return f"{statistics.median(each):.2f} ({' '.join(f'{r:.2f}' for r in each)})"
+
+
+def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
+    for four in ("localtools --parallel 4", FLASH):
+        if four in results:
+            print_ratios_of(results, four, clients)
+
+
+def print_ratios_of(results: Results, name: str, clients: tuple[int, ...]) -> None:
+    one, four = results["localtools --parallel 1"], results[name]
+    ref = next((rows for label, rows in results.items() if label.startswith("llama-server")), None)
+    print(f"\nratios of {name} (aggregate tok/s; median of the rounds, then each round)")
     for n in clients:
-        line = f"  {n} clients: --parallel 4 / --parallel 1 = {four[n]['tok_s'] / one[n]['tok_s']:.2f}"
+        line = f"  {n} clients: --parallel 4 / --parallel 1 = {round_ratios(four[n], one[n])}"
         if ref:
-            line += f"; localtools 4 / llama-server 4 = {four[n]['tok_s'] / ref[n]['tok_s']:.2f}"
+            line += f"; localtools 4 / llama-server 4 = {round_ratios(four[n], ref[n])}"
         print(line)
+    if ref and 1 in clients:
+        decode = round_ratios(ref[1], four[1], key="tok_ms_p50")  # per-token time: theirs / ours
+        print(f"  1 client decode speed (ms per token, llama-server 4 / localtools 4) = {decode}")
+    if ref:
+        print("  slowest first token, localtools 4 / llama-server 4 (s): "
+              + "; ".join(f"{n} clients {median_row(four[n])['ttft_max']:.2f} / {median_row(ref[n])['ttft_max']:.2f}"
+                          for n in clients))
 
 
 if __name__ == "__main__":
