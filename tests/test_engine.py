@@ -246,13 +246,19 @@ def test_lazy_grammar_without_trigger_is_free(engine, story_text):
 # ---- KV prefix reuse ---------------------------------------------------------
 
 
+# long enough for flash attention's smallest exact chunk (64 tokens, engine/kv_cache.py)
+BRIEF = "You are brief. Answer in one short sentence, without lists, and never ask questions back. " * 4
+THEN = "And of Germany? Please answer in the same way as before: one short sentence, nothing more. " * 3
+
+
 def test_multi_turn_reuses_the_cached_prefix(engine):
     engine.reset_cache()
-    first = chatml("What is the capital of France?", system="You are brief.")
+    first = chatml("What is the capital of France?", system=BRIEF)
     pieces, st1 = run(engine, first, max_tokens=16, **GREEDY)
     assert st1.cached_tokens == 0 and st1.prompt_eval_tokens == st1.prompt_tokens
+    assert st1.prompt_tokens >= 64  # flash attention's long-prompt class
     reply = "".join(pieces)
-    second = first + reply + "<|im_end|>\n<|im_start|>user\nAnd of Germany?<|im_end|>\n<|im_start|>assistant\n"
+    second = first + reply + f"<|im_end|>\n<|im_start|>user\n{THEN}<|im_end|>\n<|im_start|>assistant\n"
     _, st2 = run(engine, second, max_tokens=8, **GREEDY)
     assert st2.prompt_tokens == len(engine.tokenize(second))
     # the first prompt only: the reply's tokens were evaluated one at a time, and such
@@ -260,15 +266,17 @@ def test_multi_turn_reuses_the_cached_prefix(engine):
     assert st2.cached_tokens == st1.prompt_tokens
     assert st2.prompt_eval_tokens < st2.prompt_tokens
     assert st2.cached_tokens + st2.prompt_eval_tokens == st2.prompt_tokens
-    # the identical prompt again: everything but the last 2 tokens comes from the cache
+    # the identical prompt again: everything but the smallest exact chunk (2 tokens, 64
+    # with flash attention) comes from the cache
     _, st3 = run(engine, second, max_tokens=2, **GREEDY)
-    assert st3.prompt_eval_tokens == 2
+    assert st3.prompt_eval_tokens == engine.slots[0].chunk_for(st3.prompt_tokens)
 
 
 def test_prefix_reuse_gives_the_same_greedy_text(engine):
-    fresh, _ = run(engine, CAPITAL, fresh=True, max_tokens=12, **GREEDY)
-    run(engine, chatml("What is the capital of Spain?"), max_tokens=3, **GREEDY)  # shares a prefix
-    reused, st = run(engine, CAPITAL, max_tokens=12, **GREEDY)
+    capital = chatml("What is the capital of France?", system=BRIEF)
+    fresh, _ = run(engine, capital, fresh=True, max_tokens=12, **GREEDY)
+    run(engine, chatml("What is the capital of Spain?", system=BRIEF), max_tokens=3, **GREEDY)  # shares a prefix
+    reused, st = run(engine, capital, max_tokens=12, **GREEDY)
     assert st.cached_tokens > 0
     assert "".join(reused) == "".join(fresh)
 
@@ -400,14 +408,14 @@ def test_bad_rule_names_are_refused():
 
 
 def test_flash_attn_reaches_llama_cpp(model_path):
-    """`flash_attn=True` (serve --flash-attn on) runs other attention kernels: the same
-    prompt's logits differ, by tenths (its CPU kernels keep some sums in half precision),
-    from the default's (off on CPU), while the chosen token stays the same."""
+    """Flash attention, the default (serve --flash-attn off turns it off), runs other
+    attention kernels: the same prompt's logits differ by tenths (its CPU kernels keep
+    some sums in half precision), while the chosen token stays the same."""
     import numpy as np
 
     prompt = "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"
     rows = []
-    for flash in (None, True):
+    for flash in (False, None):
         eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=256, n_threads=2, flash_attn=flash))
         try:
             gen = eng.start(prompt, SamplingParams(max_tokens=1, temperature=0.0))
@@ -417,6 +425,6 @@ def test_flash_attn_reaches_llama_cpp(model_path):
             eng.release(gen)
         finally:
             eng.close()
-    default, flash = rows
-    assert default.argmax() == flash.argmax()
-    assert 0 < np.abs(default - flash).max() < 1.0
+    off, default = rows
+    assert off.argmax() == default.argmax()
+    assert 0 < np.abs(off - default).max() < 1.0

@@ -30,8 +30,9 @@ def engine(model_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def reference(model_path: Path) -> dict[str, Any]:
-    """llama-cpp-python's own greedy completion with logprobs, for PROMPT."""
-    llm = llama_cpp.Llama(str(model_path), n_ctx=512, logits_all=True, verbose=False)
+    """llama-cpp-python's own greedy completion with logprobs, for PROMPT, with flash
+    attention on as in our default (its own default is off)."""
+    llm = llama_cpp.Llama(str(model_path), n_ctx=512, logits_all=True, flash_attn=True, verbose=False)
     try:
         return llm.create_completion(PROMPT, max_tokens=8, temperature=0.0, logprobs=3)["choices"][0]
     finally:

@@ -199,7 +199,11 @@ def test_streamed_usage_reports_cached_tokens(client: OpenAI) -> None:
         usages.append([chunk.usage for chunk in stream if chunk.usage is not None][-1])
     first, second = usages
     assert second.prompt_tokens == first.prompt_tokens
-    assert second.prompt_tokens_details.cached_tokens >= second.prompt_tokens - 2
+    # all but the smallest exact chunk: 64 tokens for a prompt of 64+ with flash attention
+    # (the default), 2 without (engine/kv_cache.py); the 64 include the text a grammar forces
+    # after the prompt, which usage does not count as prompt
+    assert second.prompt_tokens > 64
+    assert second.prompt_tokens_details.cached_tokens >= second.prompt_tokens - 64
     assert first.prompt_tokens_details.cached_tokens < first.prompt_tokens
 
 

@@ -32,7 +32,7 @@ from localtools.engine.backend import (
 from localtools.engine.batch import BatchStepper
 from localtools.engine.errors import ContextLengthExceeded
 from localtools.engine.generation import Generation
-from localtools.engine.kv_cache import MIN_STATE_TOKENS, SlotCache, StateStore
+from localtools.engine.kv_cache import FLASH_MIN_CHUNK, MIN_STATE_TOKENS, MIN_TAIL, SlotCache, StateStore
 from localtools.engine.sampling import GrammarSampler, compile_grammar, jump_forward, make_chain
 from localtools.engine.stops import compile_triggers
 from localtools.engine.threads import ThreadGovernor, default_threads
@@ -55,14 +55,15 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     cparams.n_threads = threads
     cparams.n_threads_batch = config.n_threads_batch or threads
     cparams.no_perf = True
-    # Flash attention: off on the CPU unless asked for; with GPU layers llama.cpp chooses.
-    # On the 2-core machine it decodes one stream ~8% faster and four ~20% faster (it
-    # skips the KV cells padded beyond the context), but its CPU kernels take a different
-    # path for prompt chunks of 64+ tokens than for shorter ones, and for one token with
-    # 512+ KV cells alone (split across threads) than inside a batch, so a temperature-0
-    # reply changes with the prompt cache and the traffic (14 tests of the reproducibility
-    # rule fail with it: streamed differs from non-streamed, alone from batched).
-    flash = config.flash_attn if config.flash_attn is not None else (False if config.n_gpu_layers == 0 else None)
+    # Flash attention: on unless turned off (on the CPU explicitly, with GPU layers by
+    # llama.cpp's choice), as in llama-server. On the 2-core machine it decodes one stream
+    # ~8% faster and four ~20% faster (it skips the KV cells padded beyond the context).
+    # Its CPU kernel takes another path for prompt chunks of 64+ tokens (kv_cache's
+    # FLASH_MIN_CHUNK handles that) and, for one token alone against 512+ KV cells,
+    # splits the sum across threads, where inside a batch it does not: past 256 tokens of
+    # context a reply's last bits depend on the traffic and the thread count. Off, replies
+    # are bitwise reproducible at any length (README, "Reproducible output").
+    flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
     if flash is not None:
         cparams.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -122,7 +123,8 @@ class Engine(VocabTokenizer):
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
         self._openers: dict[str, tuple[int, ...]] = {}  # tokens_opening's answers
-        self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024)
+        flash_min = MIN_TAIL if cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED else FLASH_MIN_CHUNK
+        self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024, flash_min)
         self.slots = [SlotCache(ctx, self._memory, self.store, seq) for seq in range(self.n_parallel)]
         self.active: dict[int, Generation] = {}  # seq_id -> its running generation
         self.tokens_generated = 0  # over the engine's life (metrics)
@@ -211,8 +213,7 @@ class Engine(VocabTokenizer):
         """Forget every slot's KV cache and the saved states (prompts evaluated from scratch)."""
         llama_cpp.llama_memory_clear(self._memory, True)
         for slot in self.slots:
-            slot.tokens = []
-            slot.n_exact = 0
+            slot.forget()
         self.store.clear()
 
     @property

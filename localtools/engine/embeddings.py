@@ -57,7 +57,9 @@ def _embedding_context(engine: Engine, pooling: int) -> Any:
     cparams.n_threads = threads
     cparams.n_threads_batch = engine.config.n_threads_batch or threads
     cparams.no_perf = True
-    if engine.config.n_gpu_layers == 0:  # as the generation context: flash attention off on CPU
+    if engine.config.n_gpu_layers == 0:
+        # flash attention off on CPU, whatever the generation context uses: several inputs
+        # share one batch here, and its kernels' paths depend on the batch's shape
         cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
     ctx = llama_cpp.llama_init_from_model(engine._model, cparams)  # the engine's own model handle
     if not ctx:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 
-from localtools.engine.kv_cache import MIN_TAIL, SlotCache
+from localtools.engine.kv_cache import SlotCache
 from localtools.engine.logprobs import LogprobRecorder
 from localtools.engine.sampling import GrammarSampler
 from localtools.engine.stops import TRIGGER_LOOKBACK, StopFilter, trigger_start
@@ -118,19 +118,22 @@ class Generation:
         return not self.done and self.prefill_at < len(self.tokens)
 
     def prefill_chunk(self, limit: int) -> list[int]:
-        """The next prompt chunk, at most `limit` tokens, never 1 token (nor leaving 1):
-        single-token chunks change the numerics (kv_cache's reproducibility rule)."""
+        """The next prompt chunk, at most `limit` tokens, never fewer than the prompt's
+        chunk class (nor leaving fewer) unless that is the whole prompt: smaller chunks
+        change the numerics (kv_cache's reproducibility rule)."""
         left = len(self.tokens) - self.prefill_at
+        smallest = min(self.slot.chunk_for(len(self.tokens)), limit)
         if left <= limit:
             return self.tokens[self.prefill_at :]
-        n = min(limit, left - MIN_TAIL)  # leave at least MIN_TAIL for the next chunk
-        if n < MIN_TAIL:
+        n = min(limit, left - smallest)  # leave at least `smallest` for the next chunk
+        if n < smallest:
             return []  # not enough room in this step
         return self.tokens[self.prefill_at : self.prefill_at + n]
 
     def prefilled(self, n: int, row: int) -> None:
         """`n` prompt tokens were evaluated; `row` holds logits when it was the last chunk."""
-        self.slot.extend(self.tokens[self.prefill_at : self.prefill_at + n], exact=n >= MIN_TAIL)
+        chunk = self.slot.chunk_for(len(self.tokens))
+        self.slot.extend(self.tokens[self.prefill_at : self.prefill_at + n], exact=n >= chunk, chunk=chunk)
         self.prefill_at += n
         if self.prefill_at >= len(self.tokens):
             self.t1 = time.perf_counter()

@@ -12,6 +12,12 @@ token inside a multi-token prompt chunk, while chunk sizes of 2 or more agree bi
 So a slot reuses its cache only up to `n_exact`, the tokens evaluated in multi-token
 chunks, and always re-evaluates at least 2 prompt tokens: the logits that pick the first
 reply token then come from the same computation whatever the cache held before.
+
+With flash attention the CPU kernel takes another path for chunks of 64 tokens or more
+(ggml's query tile) than for 2-63, so there a prompt of 64+ tokens is evaluated, and
+re-evaluated, only in chunks of 64+ (its `chunk_class` is `FLASH_MIN_CHUNK`), a shorter
+one in one chunk (class 2, as without flash attention); a slot remembers the class of its
+exact prefix, and a prompt reuses it only when the classes agree.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ log = logging.getLogger("localtools.engine")
 
 MIN_STATE_TOKENS = 32  # smaller savings are not worth a state copy
 MIN_TAIL = 2  # prompt tokens always evaluated again (see the module docstring)
+FLASH_MIN_CHUNK = 64  # the same with flash attention (GGML_FA_TILE_Q)
 
 
 @dataclass
@@ -35,8 +42,15 @@ class SavedState:
 
     tokens: list[int]
     n_exact: int  # leading tokens whose K/V came from multi-token chunks
+    exact_class: int  # the smallest chunk those came from (chunk_class)
     data: Any  # ctypes uint8 array
     size: int
+
+
+def chunk_class(n_prompt: int, flash_min: int) -> int:
+    """The smallest chunk a prompt of `n_prompt` tokens is evaluated in: `flash_min` for a
+    long one with flash attention, else MIN_TAIL (`flash_min` is MIN_TAIL without it)."""
+    return flash_min if n_prompt >= flash_min else MIN_TAIL
 
 
 def common_prefix(a: list[int], b: list[int], limit: int) -> int:
@@ -48,16 +62,20 @@ def common_prefix(a: list[int], b: list[int], limit: int) -> int:
     return i
 
 
-def reusable(tokens: list[int], n_exact: int, prompt: list[int]) -> int:
+def reusable(tokens: list[int], n_exact: int, exact_class: int, prompt: list[int], flash_min: int = MIN_TAIL) -> int:
     """How many cached tokens a prompt may keep under the reproducibility rule."""
-    return common_prefix(tokens, prompt, min(n_exact, len(prompt) - MIN_TAIL))
+    need = chunk_class(len(prompt), flash_min)
+    if exact_class != need:
+        return 0
+    return common_prefix(tokens, prompt, min(n_exact, len(prompt) - need))
 
 
 class StateStore:
     """Saved KV states of sequences, most recently used last, bounded by count and bytes."""
 
-    def __init__(self, ctx: Any, slots: int, max_bytes: int):
+    def __init__(self, ctx: Any, slots: int, max_bytes: int, flash_min: int = MIN_TAIL):
         self._ctx = ctx
+        self.flash_min = flash_min  # a long prompt's smallest chunk (FLASH_MIN_CHUNK with flash attention)
         self.states: list[SavedState] = []
         self.slots = max(0, slots)
         self.max_bytes = max(0, max_bytes)
@@ -69,12 +87,12 @@ class StateStore:
         """The saved state sharing the most reusable tokens with `prompt` (> at_least)."""
         best, best_len = None, at_least
         for st in self.states:
-            n = reusable(st.tokens, st.n_exact, prompt)
+            n = reusable(st.tokens, st.n_exact, st.exact_class, prompt, self.flash_min)
             if n > best_len:
                 best, best_len = st, n
         return best, best_len
 
-    def save(self, seq_id: int, tokens: list[int], n_exact: int) -> None:
+    def save(self, seq_id: int, tokens: list[int], n_exact: int, exact_class: int) -> None:
         ctx = self._ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, seq_id)
         if size <= 0 or size > self.max_bytes:
@@ -83,7 +101,7 @@ class StateStore:
         written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, seq_id)
         if written <= 0:
             return
-        self.states.append(SavedState(list(tokens), n_exact, buf, written))
+        self.states.append(SavedState(list(tokens), n_exact, exact_class, buf, written))
         total = sum(st.size for st in self.states)
         while self.states and (len(self.states) > self.slots or total > self.max_bytes):
             total -= self.states.pop(0).size  # least recently used first
@@ -99,15 +117,25 @@ class SlotCache:
         self.seq_id = seq_id
         self.tokens: list[int] = []
         self.n_exact = 0  # leading tokens evaluated in multi-token chunks
+        self.exact_class = MIN_TAIL  # the smallest chunk those came from (chunk_class)
 
     def clear(self) -> None:
         """Forget this sequence's cache."""
         llama_cpp.llama_memory_seq_rm(self._memory, self.seq_id, -1, -1)
+        self.forget()
+
+    def forget(self) -> None:
+        """Hold nothing (the KV cells are already cleared)."""
         self.tokens = []
         self.n_exact = 0
+        self.exact_class = MIN_TAIL
+
+    def chunk_for(self, n_prompt: int) -> int:
+        """The smallest chunk a prompt of `n_prompt` tokens is evaluated in."""
+        return chunk_class(n_prompt, self.store.flash_min)
 
     def reusable(self, prompt: list[int]) -> int:
-        return reusable(self.tokens, self.n_exact, prompt)
+        return reusable(self.tokens, self.n_exact, self.exact_class, prompt, self.store.flash_min)
 
     def switch_state(self, prompt: list[int]) -> None:
         """Before a prompt that drops much of the cache: keep the cache's state, and bring
@@ -123,7 +151,7 @@ class SlotCache:
             best = None
         if best is not None:
             store.states.remove(best)  # before saving: saving may evict it (least recently used)
-        store.save(self.seq_id, self.tokens, self.n_exact)
+        store.save(self.seq_id, self.tokens, self.n_exact, self.exact_class)
         if best is not None:
             self._restore(best)
 
@@ -136,6 +164,7 @@ class SlotCache:
             return
         self.tokens = list(st.tokens)
         self.n_exact = st.n_exact
+        self.exact_class = st.exact_class
 
     def reuse_prefix(self, prompt: list[int]) -> int:
         """Keep the longest reusable cached prefix of `prompt`; drop the rest."""
@@ -157,6 +186,7 @@ class SlotCache:
         llama_cpp.llama_memory_seq_cp(self._memory, donor.seq_id, self.seq_id, -1, -1)
         self.tokens = list(donor.tokens)
         self.n_exact = donor.n_exact
+        self.exact_class = donor.exact_class
         self.truncate(n)
 
     def truncate(self, n: int) -> None:
@@ -168,8 +198,11 @@ class SlotCache:
         del self.tokens[n:]
         self.n_exact = min(self.n_exact, n)
 
-    def extend(self, tokens: list[int], exact: bool) -> None:
-        """Record tokens just evaluated (`exact`: in a multi-token chunk of this sequence)."""
-        if exact and self.n_exact == len(self.tokens):
+    def extend(self, tokens: list[int], exact: bool, chunk: int = MIN_TAIL) -> None:
+        """Record tokens just evaluated (`exact`: in a multi-token chunk of this sequence
+        of the prompt's `chunk` class)."""
+        if self.n_exact == 0:
+            self.exact_class = chunk
+        if exact and self.n_exact == len(self.tokens) and chunk == self.exact_class:
             self.n_exact += len(tokens)
         self.tokens.extend(tokens)

@@ -19,7 +19,7 @@ class EngineConfig:
     n_batch: int = 512
     verbose: bool = False
     n_threads_batch: int | None = None  # prompt evaluation threads (None: n_threads)
-    flash_attn: bool | None = None  # None: off on CPU (reproducible), llama.cpp's choice with GPU layers
+    flash_attn: bool | None = None  # None: on for the CPU, llama.cpp's choice with GPU layers; False: reproducible at any length
     # KV states of earlier conversations kept in RAM, so switching back to one does not
     # evaluate it again (0 slots: off). Bounded by count and by total size.
     state_cache_slots: int = 4

@@ -48,7 +48,7 @@ class LoadOptions:
     max_queue: int = 64
     n_parallel: int | None = None  # sequence slots (None: the catalog's, else the default)
     auto_tools: str | None = None  # tool_choice auto: "decide" | "native" (None: models.toml, else the dialect's)
-    flash_attn: bool | None = None  # None: off on CPU (reproducible), llama.cpp's choice with GPU layers
+    flash_attn: bool | None = None  # None: on for the CPU, llama.cpp's choice with GPU layers; False: reproducible
 
 
 # models-file key -> (LoadOptions field, expected type; a file path when None)
