@@ -4,6 +4,7 @@
 is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
 
     python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text] [--rounds 3]
+                                        [--flash-attn-off]
 
 Each client streams one request (mixed prompt lengths; every third offers a tool with
 `tool_choice: "required"`; `--mix text` drops the tool so every server evaluates the same
@@ -189,7 +190,7 @@ def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ct
     return started(args, f"http://127.0.0.1:{port}")
 
 
-FLASH = "localtools --parallel 4 --flash-attn on"
+NO_FLASH = "localtools --parallel 4 --flash-attn off"
 Results = dict[str, dict[int, list[dict[str, float]]]]  # server -> clients -> one row per round
 
 
@@ -236,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="turns each server takes per client count")
     ap.add_argument("--mix", choices=("mixed", "text"), default="mixed",
                     help="text: no tool request, so every server evaluates the same prompts")
-    ap.add_argument("--flash-attn", action="store_true",
-                    help="also run `--parallel 4 --flash-attn on` (faster on CPU, not bitwise reproducible)")
+    ap.add_argument("--flash-attn-off", action="store_true",
+                    help="also run `--parallel 4 --flash-attn off` (bitwise reproducible at any length, slower on CPU)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = ap.parse_args(argv)
     clients = tuple(int(c) for c in args.clients.split(","))
@@ -250,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{threads_label}, {args.mix} prompts, {args.rounds} rounds")
     servers: dict[str, Any] = {
         f"localtools --parallel {p}": localtools_server(model, p, args.threads, args.n_ctx) for p in (1, 4)}
-    if args.flash_attn:
-        servers[FLASH] = localtools_server(model, 4, args.threads, args.n_ctx, "--flash-attn", "on")
+    if args.flash_attn_off:
+        servers[NO_FLASH] = localtools_server(model, 4, args.threads, args.n_ctx, "--flash-attn", "off")
     binary = llama_server_binary()
     if binary is None:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
@@ -272,7 +273,7 @@ def round_ratios(a: list[dict[str, float]], b: list[dict[str, float]], key: str 
 
 
 def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
-    for four in ("localtools --parallel 4", FLASH):
+    for four in ("localtools --parallel 4", NO_FLASH):
         if four in results:
             print_ratios_of(results, four, clients)
 
