@@ -31,11 +31,12 @@ def baseline_llama(model_path: str, *, n_ctx: int, n_threads: int) -> Any:
     """llama-cpp-python's own high-level `Llama`, for benchmarks that compare against it.
 
     Lives here so that only the engine imports llama_cpp; nothing in localtools serves
-    requests with it. Threads for prompt evaluation match `Engine`'s default (same as
-    generation), so both sides of a comparison run the same way.
+    requests with it. Threads for prompt evaluation and flash attention match `Engine`'s
+    defaults (its own default is flash attention off), so both sides of a comparison run
+    the same way.
     """
     return llama_cpp.Llama(
-        model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
+        model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, flash_attn=True, verbose=False
     )
 
 
