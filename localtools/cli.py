@@ -135,7 +135,7 @@ def serve(
     api_key: str | None = typer.Option(None, "--api-key", envvar="LOCALTOOLS_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."),
     max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting beyond this many get HTTP 429."),
     parallel: int | None = typer.Option(None, "--parallel", min=1, help="Requests decoded together, each in its own n_ctx slot (default: models.toml's `parallel`, else 4)."),
-    flash_attn: str = typer.Option("auto", "--flash-attn", help="Flash attention: auto (on for the CPU, as llama-server; llama.cpp's choice with --n-gpu-layers), on, or off. Off is ~8-20% slower on a CPU, but temperature-0 replies are then bitwise the same alone or beside others at any length (on: up to 256 tokens of context)."),
+    flash_attn: str = typer.Option("auto", "--flash-attn", help="Flash attention: auto (on for the CPU, as llama-server; llama.cpp's choice with --n-gpu-layers), on, or off. Off decodes ~10% slower on a CPU, but temperature-0 replies are then bitwise the same alone or beside others at any length (on: up to 256 tokens of context)."),
     max_body_mb: float = typer.Option(8, "--max-body-mb", help="Largest accepted request body, in MB (bigger: HTTP 413)."),
     alias: str | None = typer.Option(None, help="Model name reported by the API (default: the catalog name or file stem)."),
     strict_model_name: bool = typer.Option(False, "--strict-model-name", help="Reject requests whose `model` is not this model's name (404)."),

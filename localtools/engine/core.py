@@ -56,8 +56,10 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     cparams.n_threads_batch = config.n_threads_batch or threads
     cparams.no_perf = True
     # Flash attention: on unless turned off (on the CPU explicitly, with GPU layers by
-    # llama.cpp's choice), as in llama-server. On the 2-core machine it decodes one stream
-    # ~8% faster and four ~20% faster (it skips the KV cells padded beyond the context).
+    # llama.cpp's choice), as in llama-server. On the 2-core machine a bare llama_decode of
+    # one sequence took 6.1 ms against 6.9, of four 17.8 against 21.4 (it skips the KV
+    # cells padded beyond the context); through `serve`, one stream got the gain, four
+    # streams' throughput stayed within the bench's noise.
     # Its CPU kernel takes another path for prompt chunks of 64+ tokens (kv_cache's
     # FLASH_MIN_CHUNK handles that) and, for one token alone against 512+ KV cells,
     # splits the sum across threads, where inside a batch it does not: past 256 tokens of
