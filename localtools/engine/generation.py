@@ -60,6 +60,7 @@ class Generation:
         # the last `forced` tokens are the grammar's forced start of the reply, evaluated
         # with the prompt and emitted once it is in (sampling.jump_forward)
         self.n_forced = forced
+        self.chunk = slot.chunk_for(len(tokens))  # the prompt's smallest chunk (kv_cache.chunk_class)
         budget = engine.n_ctx - len(tokens) + forced  # room left in this slot's context window
         if params.max_tokens is not None:
             budget = min(budget, max(params.max_tokens, 0))
@@ -122,7 +123,7 @@ class Generation:
         chunk class (nor leaving fewer) unless that is the whole prompt: smaller chunks
         change the numerics (kv_cache's reproducibility rule)."""
         left = len(self.tokens) - self.prefill_at
-        smallest = min(self.slot.chunk_for(len(self.tokens)), limit)
+        smallest = min(self.chunk, limit)
         if left <= limit:
             return self.tokens[self.prefill_at :]
         n = min(limit, left - smallest)  # leave at least `smallest` for the next chunk
@@ -132,8 +133,7 @@ class Generation:
 
     def prefilled(self, n: int, row: int) -> None:
         """`n` prompt tokens were evaluated; `row` holds logits when it was the last chunk."""
-        chunk = self.slot.chunk_for(len(self.tokens))
-        self.slot.extend(self.tokens[self.prefill_at : self.prefill_at + n], exact=n >= chunk, chunk=chunk)
+        self.slot.extend(self.tokens[self.prefill_at : self.prefill_at + n], exact=n >= self.chunk, chunk=self.chunk)
         self.prefill_at += n
         if self.prefill_at >= len(self.tokens):
             self.t1 = time.perf_counter()

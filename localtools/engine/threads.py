@@ -124,6 +124,7 @@ class ThreadGovernor:
         self._max_wait = max_wait
         # (threads, tokens in step) -> the latest step times (per token for PREFILL)
         self._times: dict[tuple[int, int], deque[float]] = {}
+        self._medians: dict[tuple[int, int], float] = {}  # _typical's answers until the next record
         self._trial = 0  # steps left in the running trial
         self._steps = 0
         self._next_trial: float | None = None
@@ -182,11 +183,18 @@ class ThreadGovernor:
 
     def _record(self, key: tuple[int, int], seconds: float) -> None:
         self._times.setdefault(key, deque(maxlen=self.WINDOW)).append(seconds)
+        self._medians.pop(key, None)
 
     def _typical(self, key: tuple[int, int]) -> float | None:
-        """The median of the latest step times under `key`; None before the first."""
+        """The median of the latest step times under `key`; None before the first. Kept
+        until `key` records again: every all-cores step asks for one thread's median."""
+        if key in self._medians:
+            return self._medians[key]
         times = self._times.get(key)
-        return statistics.median(times) if times else None
+        if not times:
+            return None
+        self._medians[key] = median = statistics.median(times)
+        return median
 
     def _drop(self) -> None:
         """All cores lost: one thread, and the next trial of all cores waits twice as long."""
@@ -203,6 +211,7 @@ class ThreadGovernor:
         other = 1 if self.current == self.full else self.full
         for key in [k for k in self._times if k[0] == other and k[1] != PREFILL]:
             del self._times[key]  # judge the trial by what it measures now
+            self._medians.pop(key, None)
         self._trial = self.TRIAL_STEPS
         self._set(other, None, batch=other)  # a trial times both kinds of step on `other`
 
