@@ -323,6 +323,28 @@ def test_requests_arriving_together_evaluate_their_shared_prefix_once(engine):
     assert texts == expected
 
 
+def test_a_conversation_whose_slot_was_taken_comes_back_in_a_free_slot(engine):
+    """A request takes the slot holding a finished conversation (the lowest free id);
+    that conversation's next request, landing in another, empty slot, gets its saved
+    state back instead of evaluating it all again, and replies as before."""
+    conv = chatml("Where should I go in May?", system=LONG_SYSTEM)
+    engine.reset_cache()
+    expected = alone(engine, conv)
+    other = engine.start(PROMPTS[1], GREEDY)
+    assert other.slot.seq_id == 0 and engine.saved_states  # conv's state was saved
+    back = engine.start(conv, GREEDY)
+    assert back.slot.seq_id != 0
+    n = len(engine.tokenize_prompt(conv))
+    assert back.stats.cached_tokens == n - back.slot.chunk_for(n)
+    text = ""
+    while not back.done:
+        engine.step()
+        text += "".join(back.drain())
+    engine.release(other)
+    engine.release(back)
+    assert text == expected
+
+
 def test_first_token_bias_moves_only_the_first_token(engine):
     """Decide mode's lean (SamplingParams.first_token_bias): the first token turns to one
     that begins the favoured text; the rest of the reply is sampled as usual, and the

@@ -138,20 +138,23 @@ class SlotCache:
         return reusable(self.tokens, self.n_exact, self.exact_class, prompt, self.store.flash_min)
 
     def switch_state(self, prompt: list[int]) -> None:
-        """Before a prompt that drops much of the cache: keep the cache's state, and bring
-        back a saved one that shares more with the prompt (users taking turns)."""
+        """Before a prompt: keep the cache's state when the prompt drops much of it, and
+        bring back a saved one that shares clearly more with the prompt (users taking
+        turns; a conversation whose slot another request has taken meanwhile)."""
         store = self.store
         if not store.slots:
             return
         current = self.reusable(prompt)
-        if len(self.tokens) - current < MIN_STATE_TOKENS:
-            return  # the cache mostly stays: nothing worth saving
+        # a slot that would keep its cache (an empty one too) still looks: the prompt's
+        # conversation may have been saved from another slot
         best, best_len = store.best(prompt, current)
         if best is not None and best_len < current + MIN_STATE_TOKENS:
             best = None
+        losing = len(self.tokens) - current >= MIN_STATE_TOKENS
         if best is not None:
             store.states.remove(best)  # before saving: saving may evict it (least recently used)
-        store.save(self.seq_id, self.tokens, self.n_exact, self.exact_class)
+        if losing:
+            store.save(self.seq_id, self.tokens, self.n_exact, self.exact_class)
         if best is not None:
             self._restore(best)
 
