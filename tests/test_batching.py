@@ -345,6 +345,29 @@ def test_a_conversation_whose_slot_was_taken_comes_back_in_a_free_slot(engine):
     assert text == expected
 
 
+def test_a_small_batch_size_still_evaluates_every_prompt_length(model_path):
+    """With flash attention a long prompt is cut in chunks of 64+ leaving 64+: a prompt of
+    65-127 tokens cannot be cut so under a batch of 64, and stalled (steps evaluated
+    nothing, for ever). The batch is raised to fit; replies match the default batch's."""
+    prompt = chatml("Summarise this. " + "The fox jumps over the dog. " * 12)
+    texts = []
+    for n_batch in (64, 512):
+        eng = Engine(EngineConfig(model_path=str(model_path), n_ctx=512, n_batch=n_batch, flash_attn=True))
+        try:
+            assert 64 < len(eng.tokenize_prompt(prompt)) < 128
+            gen = eng.start(prompt, GREEDY)
+            for _ in range(200):
+                if gen.done:
+                    break
+                eng.step()
+            assert gen.done
+            texts.append("".join(gen.drain()))
+            eng.release(gen)
+        finally:
+            eng.close()
+    assert texts[0] == texts[1] and texts[0]
+
+
 def test_first_token_bias_moves_only_the_first_token(engine):
     """Decide mode's lean (SamplingParams.first_token_bias): the first token turns to one
     that begins the favoured text; the rest of the reply is sampled as usual, and the

@@ -44,7 +44,11 @@ from localtools.gbnf import Grammar
 def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     """llama.cpp context parameters for `config`: `n_parallel` KV streams of `n_ctx` tokens."""
     threads = config.n_threads or default_threads()  # one per physical core: threads.py
-    n_batch = max(2, min(config.n_batch, n_ctx))  # prompt chunks are >= 2 tokens
+    flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
+    # prompt chunks are >= 2 tokens, and with flash attention a long prompt's are >= 64
+    # while leaving >= 64: a smaller batch could split no prompt of 65-127 tokens that way
+    smallest = MIN_TAIL if flash is False else FLASH_MIN_CHUNK
+    n_batch = max(MIN_TAIL, min(max(config.n_batch, 2 * smallest), n_ctx))
     cparams = llama_cpp.llama_context_default_params()
     n_seq = max(1, config.n_parallel)
     cparams.n_ctx = n_ctx * n_seq
@@ -65,7 +69,6 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     # splits the sum across threads, where inside a batch it does not: past 256 tokens of
     # context a reply's last bits depend on the traffic and the thread count. Off, replies
     # are bitwise reproducible at any length (README, "Reproducible output").
-    flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
     if flash is not None:
         cparams.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
