@@ -368,6 +368,39 @@ def test_a_small_batch_size_still_evaluates_every_prompt_length(model_path):
     assert texts[0] == texts[1] and texts[0]
 
 
+def test_a_short_request_arriving_during_a_long_prompt_goes_first(engine):
+    """A long prompt is evaluated in chunks even alone (before any chunk was timed, of
+    MIN_CHUNK tokens), so a short request that arrives meanwhile gets its first token
+    after one chunk, not after the whole long prompt."""
+    from localtools.engine.batch import MIN_CHUNK
+
+    engine.reset_cache()
+    long = engine.start(chatml("Summarise: " + "The fox jumps over the dog by the river. " * 50), GREEDY)
+    engine._stepper._prompt_speed.clear()  # as on a fresh engine
+    assert engine.step() == MIN_CHUNK
+    short = engine.start(PROMPTS[3], GREEDY)
+    engine.step()
+    assert short.n_gen >= 1 and long.prefilling
+    for gen in (long, short):
+        engine.release(gen)
+
+
+def test_chunk_size_follows_the_measured_prompt_speed():
+    from localtools.engine.batch import CHUNK_SECONDS, MIN_CHUNK, BatchStepper
+
+    stepper = BatchStepper(None, 512)
+    try:
+        assert stepper.chunk_limit() == MIN_CHUNK  # nothing timed yet
+        stepper._prompt_speed.extend([0.002] * 3)  # 2 ms a token: 125 fit in 0.25 s
+        assert stepper.chunk_limit() == MIN_CHUNK
+        stepper._prompt_speed.extend([CHUNK_SECONDS / 300] * 8)
+        assert stepper.chunk_limit() == 300
+        stepper._prompt_speed.extend([0.00001] * 8)  # a GPU: the whole batch
+        assert stepper.chunk_limit() == 512
+    finally:
+        stepper.free()
+
+
 def test_first_token_bias_moves_only_the_first_token(engine):
     """Decide mode's lean (SamplingParams.first_token_bias): the first token turns to one
     that begins the favoured text; the rest of the reply is sampled as usual, and the

@@ -190,3 +190,22 @@ def test_one_slow_step_before_a_trial_does_not_lose_it():
     seen = run(gov, clock, {2: 0.0074, 1: 0.0093}, 12)
     assert 1 in seen  # the trial ran
     assert seen[-4:] == [2] * 4
+
+
+def test_prompt_chunks_keep_their_threads_during_a_trial():
+    """A trial of one thread times decode steps; a long prompt's chunks running between
+    them stay on all cores (on one they took twice as long)."""
+    clock = Clock()
+    applied: list[tuple[int, int]] = []
+    gov = ThreadGovernor(2, lambda _t: applied.append((gov.current, gov.batch)), clock=clock, wait=20.0)
+    run(gov, clock, {2: 0.011, 1: 0.018}, 4)  # the trial starts after 4 steps
+    assert (gov.current, gov.batch, gov.prompt) == (1, 1, 2)
+    with gov.prompt_chunk():
+        inside = (gov.current, gov.batch)
+    assert inside == (1, 2) and applied[-2:] == [(1, 2), (1, 1)]
+    run(gov, clock, {2: 0.011, 1: 0.018}, 4)  # the trial ends: all cores won
+    assert (gov.current, gov.batch, gov.prompt) == (2, 2, 2)
+    n = len(applied)
+    with gov.prompt_chunk():
+        pass
+    assert len(applied) == n  # nothing to switch outside a trial

@@ -7,11 +7,14 @@ whole evaluation).
 
 Which prompt, and how much of it: the one with the fewest tokens left, less a credit for
 the time it has waited (shortest-first gives the lowest mean time to first token; the
-credit means a long prompt is never starved by a stream of short ones). While other
-sequences decode, a chunk is at most `BUSY_CHUNK` tokens: measured on a 2-core CPU,
-prompt evaluation runs at the same ~320 tok/s in chunks of 64 as of 512, so a smaller
-chunk costs nothing in throughput and caps the pause in the others' streams at ~0.4 s
-instead of one whole prompt.
+credit means a long prompt is never starved by a stream of short ones). A chunk is as
+many tokens as this machine evaluates in `CHUNK_SECONDS` (measured on the chunks before),
+at least `MIN_CHUNK`, at most the batch: the pause it puts in the other streams, and the
+wait of a request arriving while it runs, stay near that, whatever the hardware. On the
+2-core CPU (SmolLM2-135M, ~2 ms a prompt token) that is 128 tokens: a 510-token prompt
+alone took 1.12 s in chunks of 128 and 1.08 s in one chunk of 512 (median of 6), while a
+short request sent 30 ms after a ~600-token one got its first token after 0.33 s instead
+of 1.34 (through `serve`, median of 8; the long one's came after 1.43 s instead of 1.33).
 
 Why the prompt chunk is its own `llama_decode` call rather than part of the decode
 batch: the context keeps one KV stream per sequence (`kv_unified = false`, see
@@ -24,8 +27,11 @@ rule). Two calls give the same work with the prompt evaluated as one chunk.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import llama_cpp
@@ -37,8 +43,10 @@ if TYPE_CHECKING:
     from localtools.engine.threads import ThreadGovernor
 
 
-BUSY_CHUNK = 128  # prompt tokens per step while other sequences are decoding
+CHUNK_SECONDS = 0.25  # the time a prompt chunk may take, judged by the chunks before
+MIN_CHUNK = 128  # twice kv_cache's FLASH_MIN_CHUNK: any long prompt can be cut in 64+ pieces
 WAIT_CREDIT = 256  # tokens of priority a waiting prompt gains per second waited
+TIMED_CHUNKS = 8  # prompt chunks whose speed sets the chunk size (their median)
 
 
 def next_prompt(waiting: list[Generation], now: float) -> Generation:
@@ -61,6 +69,15 @@ class BatchStepper:
         self._threads = threads
         self._before_prefill = before_prefill  # may let a prompt start from another slot
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._prompt_speed: deque[float] = deque(maxlen=TIMED_CHUNKS)  # seconds per prompt token
+
+    def chunk_limit(self) -> int:
+        """Prompt tokens in the next chunk: what fits in CHUNK_SECONDS at the measured
+        speed, within [MIN_CHUNK, n_batch]; MIN_CHUNK before any chunk was timed."""
+        if not self._prompt_speed:
+            return min(self.n_batch, MIN_CHUNK)
+        fits = int(CHUNK_SECONDS / max(statistics.median(self._prompt_speed), 1e-6))
+        return min(self.n_batch, max(MIN_CHUNK, fits))
 
     def free(self) -> None:
         if self._batch is not None:
@@ -76,8 +93,7 @@ class BatchStepper:
         evaluated = self._decode_step(decoding)
         waiting = [g for g in gens if g.prefilling]
         if waiting:
-            limit = min(self.n_batch, BUSY_CHUNK) if decoding else self.n_batch
-            evaluated += self._prefill_step(next_prompt(waiting, time.perf_counter()), limit)
+            evaluated += self._prefill_step(next_prompt(waiting, time.perf_counter()), self.chunk_limit())
         return evaluated
 
     def _decode_step(self, decoding: list[Generation]) -> int:
@@ -115,10 +131,15 @@ class BatchStepper:
             self._put(i, tok, gen.prefill_at + i, gen.slot.seq_id, last and i == len(chunk) - 1)
         self._batch.n_tokens = len(chunk)
         t0 = time.perf_counter()
-        if not self._decode([gen]):
+        with self._threads.prompt_chunk() if self._threads is not None else nullcontext():
+            ok = self._decode([gen])
+        if not ok:
             return 0
-        if self._threads is not None and len(chunk) >= 16:  # short chunks time mostly overhead
-            self._threads.observe_prefill(len(chunk), time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        if len(chunk) >= 16:  # short chunks time mostly overhead
+            self._prompt_speed.append(took / len(chunk))
+            if self._threads is not None:
+                self._threads.observe_prefill(len(chunk), took)
         gen.prefilled(len(chunk), len(chunk) - 1)
         return len(chunk)
 
