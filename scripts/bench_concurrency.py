@@ -4,7 +4,7 @@
 is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
 
     python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text] [--rounds 3]
-                                        [--flash-attn-off]
+                                        [--flash-attn-off] [--baseline-tree PATH]
 
 Each client streams one request (mixed prompt lengths; every third offers a tool with
 `tool_choice: "required"`; `--mix text` drops the tool so every server evaluates the same
@@ -148,9 +148,14 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> 
 
 
 @contextmanager
-def started(args: list[str], url: str) -> Iterator[str]:
+def started(args: list[str], url: str, tree: Path | None = None) -> Iterator[str]:
+    """Run a server until the block ends; with `tree`, its localtools package is imported
+    from that checkout (PYTHONPATH), not from this one."""
     log = open(os.devnull, "wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    env = None
+    if tree is not None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=tree, env=env)
     try:
         wait_http(url, proc)
         yield url
@@ -164,13 +169,14 @@ def started(args: list[str], url: str) -> Iterator[str]:
         log.close()
 
 
-def localtools_server(model: str | None, parallel: int, threads: int | None, n_ctx: int, *extra: str) -> Any:
+def localtools_server(model: str | None, parallel: int, threads: int | None, n_ctx: int, *extra: str,
+                      tree: Path | None = None) -> Any:
     port = free_port()
     args = [sys.executable, "-m", "localtools", "serve", *([model] if model else []),
             "--host", "127.0.0.1", "--port", str(port), "--parallel", str(parallel), "--n-ctx", str(n_ctx), *extra]
     if threads:
         args += ["--threads", str(threads)]
-    return started(args, f"http://127.0.0.1:{port}")
+    return started(args, f"http://127.0.0.1:{port}", tree)
 
 
 def llama_server_binary() -> Path | None:
@@ -191,6 +197,7 @@ def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ct
 
 
 NO_FLASH = "localtools --parallel 4 --flash-attn off"
+BASELINE = "baseline tree --parallel 4"
 Results = dict[str, dict[int, list[dict[str, float]]]]  # server -> clients -> one row per round
 
 
@@ -239,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="text: no tool request, so every server evaluates the same prompts")
     ap.add_argument("--flash-attn-off", action="store_true",
                     help="also run `--parallel 4 --flash-attn off` (bitwise reproducible at any length, slower on CPU)")
+    ap.add_argument("--baseline-tree", type=Path, default=None,
+                    help="also run `--parallel 4` from this checkout (e.g. a git worktree of main) "
+                         "to compare a change in the same run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = ap.parse_args(argv)
     clients = tuple(int(c) for c in args.clients.split(","))
@@ -253,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         f"localtools --parallel {p}": localtools_server(model, p, args.threads, args.n_ctx) for p in (1, 4)}
     if args.flash_attn_off:
         servers[NO_FLASH] = localtools_server(model, 4, args.threads, args.n_ctx, "--flash-attn", "off")
+    if args.baseline_tree is not None:
+        if not (args.baseline_tree / "localtools" / "__init__.py").is_file():
+            ap.error(f"--baseline-tree: no localtools package in {args.baseline_tree}")
+        servers[BASELINE] = localtools_server(model, 4, args.threads, args.n_ctx, tree=args.baseline_tree.resolve())
     binary = llama_server_binary()
     if binary is None:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
@@ -276,6 +290,12 @@ def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
     for four in ("localtools --parallel 4", NO_FLASH):
         if four in results:
             print_ratios_of(results, four, clients)
+    if BASELINE in results:
+        mine, base = results["localtools --parallel 4"], results[BASELINE]
+        print("\nthis tree / baseline tree, both --parallel 4 (tok/s; slowest first token, s)")
+        for n in clients:
+            print(f"  {n} clients: {round_ratios(mine[n], base[n])}; "
+                  f"{median_row(mine[n])['ttft_max']:.2f} / {median_row(base[n])['ttft_max']:.2f}")
 
 
 def print_ratios_of(results: Results, name: str, clients: tuple[int, ...]) -> None:
