@@ -96,10 +96,14 @@ class ThreadGovernor:
     WINDOW = 16
 
     TRIAL_STEPS = 4
-    # a step this many times the single-thread time drops to one thread at once: a loaded
-    # machine measured 150x; single steps of 3-5x happen on an idle one (a new batch shape
-    # re-plans the graph, the server's own threads wake), and the trials judge those
+    # SLOW_STEPS steps in a row this many times the single-thread time drop to one thread
+    # at once: a loaded machine measured 150x; single steps of 3-5x happen on an idle one
+    # (a new batch shape re-plans the graph, the server's own threads wake), and once 14x:
+    # in `serve` with a client on the same 2-core machine, a 93 ms step among 5-7 ms ones,
+    # which (judged alone) dropped the server to one thread, and each later trial's first
+    # steps again, so it stayed there for good (2565 of 2574 steps of a bench run)
     SLOWER = 10.0
+    SLOW_STEPS = 2
     # all cores losing a one-token trial by at most this much is an idle machine's small
     # model, not load (load measured 150x): batch work keeps every core
     IDLE_MARGIN = 2.0
@@ -128,6 +132,7 @@ class ThreadGovernor:
         self._medians: dict[tuple[int, int], float] = {}  # _typical's answers until the next record
         self._trial = 0  # steps left in the running trial
         self._settled_batch = full  # `batch` before the running trial (prompt chunks keep it)
+        self._slow_run = 0  # steps in a row on all cores SLOWER than one thread
         self._steps = 0
         self._next_trial: float | None = None
 
@@ -164,7 +169,9 @@ class ThreadGovernor:
         self._record((threads, tokens), seconds)
         self._steps += 1
         now = self._clock()
-        if threads == self.full and self._clearly_slower(tokens, seconds):
+        slow = threads == self.full and self._clearly_slower(tokens, seconds)
+        self._slow_run = self._slow_run + 1 if slow else 0
+        if self._slow_run >= self.SLOW_STEPS:
             self._drop()
         elif self._trial > 0:
             self._trial -= 1
@@ -221,6 +228,7 @@ class ThreadGovernor:
 
     def _drop(self) -> None:
         """All cores lost: one thread, and the next trial of all cores waits twice as long."""
+        self._slow_run = 0
         self._wait = min(self._wait * 2, self._max_wait)
         self._set(1, self._clock() + self._wait, batch=1)
 
@@ -241,17 +249,23 @@ class ThreadGovernor:
 
     def _decide(self, tokens: int, now: float) -> None:
         full, single = self._typical((self.full, tokens)), self._typical((1, tokens))
-        if full is None or single is None:
-            choice = self.full
-        else:
-            choice = self.full if full <= self.KEEP_ALL * single else 1
-        batch = choice
-        if choice == 1 and tokens == 1 and full is not None and single is not None and full <= self.IDLE_MARGIN * single:
-            # not load: one token is just cheaper on one thread; prompt chunks stay on all
-            # cores unless they too were measured slower there
+        lost = full is not None and single is not None and full > self.KEEP_ALL * single
+        if not lost:
+            choice = batch = self.full
+        elif full > self.IDLE_MARGIN * single:  # type: ignore[operator]
+            choice = batch = 1  # load
+        elif tokens == 1:
+            # not load: one token is just cheaper on one thread; prompt chunks and batches
+            # stay on all cores unless prompt chunks too were measured slower there
+            choice, batch = 1, self.full
             full_prompt, single_prompt = self._typical((self.full, PREFILL)), self._typical((1, PREFILL))
-            if full_prompt is None or single_prompt is None or full_prompt < single_prompt:
-                batch = self.full
+            if full_prompt is not None and single_prompt is not None and full_prompt >= single_prompt:
+                batch = 1
+        else:
+            # several sequences' step lost by less than load: noise (on the idle 2-core
+            # machine one thread took 31-33 ms for four sequences' step, all cores 19),
+            # not a reason to put every batch on one thread for the next `wait` seconds
+            choice = batch = self.full
         self._wait = self._base_wait if batch == self.full else min(self._wait * 2, self._max_wait)
         self._set(choice, now + self._wait, batch=batch)
 
