@@ -190,10 +190,11 @@ class ThreadGovernor:
             return
         self._set(1, None, batch=1)
         time_one_token()  # the first decode allocates the graph: not timed
-        single = time_one_token()
+        # the faster of two: one step alone can be 10x on an idle machine (threads.SLOWER)
+        single = min(time_one_token(), time_one_token())
         self._record((1, 1), single)
         self._set(self.full, None, batch=self.full)
-        full = time_one_token()
+        full = min(time_one_token(), time_one_token())
         self._record((self.full, 1), full)
         if full > self.SLOWER * single:
             self._drop()
