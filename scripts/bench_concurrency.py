@@ -4,7 +4,7 @@
 is found (scripts/build_llama_server.sh builds it; or LOCALTOOLS_LLAMA_SERVER=PATH).
 
     python scripts/bench_concurrency.py [--model PATH] [--max-tokens 96] [--threads N] [--mix text] [--rounds 3]
-                                        [--flash-attn-off] [--baseline-tree PATH]
+                                        [--flash-attn-off] [--llama-server-np1] [--baseline-tree PATH]
 
 Each client streams one request (mixed prompt lengths; every third offers a tool with
 `tool_choice: "required"`; `--mix text` drops the tool so every server evaluates the same
@@ -198,6 +198,7 @@ def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ct
 
 NO_FLASH = "localtools --parallel 4 --flash-attn off"
 BASELINE = "baseline tree --parallel 4"
+PEER_NP1 = "llama-server -np 1"
 Results = dict[str, dict[int, list[dict[str, float]]]]  # server -> clients -> one row per round
 
 
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="text: no tool request, so every server evaluates the same prompts")
     ap.add_argument("--flash-attn-off", action="store_true",
                     help="also run `--parallel 4 --flash-attn off` (bitwise reproducible at any length, slower on CPU)")
+    ap.add_argument("--llama-server-np1", action="store_true",
+                    help="also run llama-server -np 1, for llama-server's own -np 4 / -np 1 ratio")
     ap.add_argument("--baseline-tree", type=Path, default=None,
                     help="also run `--parallel 4` from this checkout (e.g. a git worktree of main) "
                          "to compare a change in the same run")
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
     else:
         servers[f"llama-server -np 4 {threads_label}"] = llama_server(binary, model, 4, args.threads, args.n_ctx)
+        if args.llama_server_np1:
+            servers[f"{PEER_NP1} {threads_label}"] = llama_server(binary, model, 1, args.threads, args.n_ctx)
     results = measure_rounds(servers, args.max_tokens, clients, tools, args.rounds)
     print_table(results, clients)
     print_ratios(results, clients)
@@ -290,6 +295,12 @@ def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
     for four in ("localtools --parallel 4", NO_FLASH):
         if four in results:
             print_ratios_of(results, four, clients)
+    peer4 = next((rows for label, rows in results.items() if label.startswith("llama-server -np 4")), None)
+    peer1 = next((rows for label, rows in results.items() if label.startswith(PEER_NP1)), None)
+    if peer4 and peer1:
+        print("\nllama-server's own -np 4 / -np 1 (aggregate tok/s)")
+        for n in clients:
+            print(f"  {n} clients: {round_ratios(peer4[n], peer1[n])}")
     if BASELINE in results:
         mine, base = results["localtools --parallel 4"], results[BASELINE]
         print("\nthis tree / baseline tree, both --parallel 4 (tok/s; slowest first token, s)")
@@ -300,7 +311,7 @@ def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
 
 def print_ratios_of(results: Results, name: str, clients: tuple[int, ...]) -> None:
     one, four = results["localtools --parallel 1"], results[name]
-    ref = next((rows for label, rows in results.items() if label.startswith("llama-server")), None)
+    ref = next((rows for label, rows in results.items() if label.startswith("llama-server -np 4")), None)
     print(f"\nratios of {name} (aggregate tok/s; median of the rounds, then each round)")
     for n in clients:
         line = f"  {n} clients: --parallel 4 / --parallel 1 = {round_ratios(four[n], one[n])}"
