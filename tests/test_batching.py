@@ -395,7 +395,7 @@ def test_chunk_size_follows_the_measured_prompt_speed():
         assert stepper.chunk_limit() == MIN_CHUNK
         stepper._prompt_speed.extend([CHUNK_SECONDS / 300] * 8)
         assert stepper.chunk_limit() == 300
-        stepper._prompt_speed.extend([0.00001] * 8)  # a GPU: the whole batch
+        stepper._prompt_speed.extend([0.00001] * 8)  # 100,000 tokens a second: the whole batch
         assert stepper.chunk_limit() == 512
     finally:
         stepper.free()
