@@ -198,6 +198,7 @@ def llama_server(binary: Path, model: str, slots: int, threads: int | None, n_ct
 
 NO_FLASH = "localtools --parallel 4 --flash-attn off"
 BASELINE = "baseline tree --parallel 4"
+PEER_NP4 = "llama-server -np 4"
 PEER_NP1 = "llama-server -np 1"
 Results = dict[str, dict[int, list[dict[str, float]]]]  # server -> clients -> one row per round
 
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if binary is None:
         print("llama-server not found (scripts/build_llama_server.sh, or LOCALTOOLS_LLAMA_SERVER): skipped")
     else:
-        servers[f"llama-server -np 4 {threads_label}"] = llama_server(binary, model, 4, args.threads, args.n_ctx)
+        servers[f"{PEER_NP4} {threads_label}"] = llama_server(binary, model, 4, args.threads, args.n_ctx)
         if args.llama_server_np1:
             servers[f"{PEER_NP1} {threads_label}"] = llama_server(binary, model, 1, args.threads, args.n_ctx)
     results = measure_rounds(servers, args.max_tokens, clients, tools, args.rounds)
@@ -291,12 +292,17 @@ def round_ratios(a: list[dict[str, float]], b: list[dict[str, float]], key: str 
     return f"{statistics.median(each):.2f} ({' '.join(f'{r:.2f}' for r in each)})"
 
 
+def rows_of(results: Results, prefix: str) -> dict[int, list[dict[str, float]]] | None:
+    """The results of the server whose label starts with `prefix` (llama-server's carry
+    its thread setting), if it ran."""
+    return next((rows for label, rows in results.items() if label.startswith(prefix)), None)
+
+
 def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
     for four in ("localtools --parallel 4", NO_FLASH):
         if four in results:
             print_ratios_of(results, four, clients)
-    peer4 = next((rows for label, rows in results.items() if label.startswith("llama-server -np 4")), None)
-    peer1 = next((rows for label, rows in results.items() if label.startswith(PEER_NP1)), None)
+    peer4, peer1 = rows_of(results, PEER_NP4), rows_of(results, PEER_NP1)
     if peer4 and peer1:
         print("\nllama-server's own -np 4 / -np 1 (aggregate tok/s)")
         for n in clients:
@@ -311,7 +317,7 @@ def print_ratios(results: Results, clients: tuple[int, ...]) -> None:
 
 def print_ratios_of(results: Results, name: str, clients: tuple[int, ...]) -> None:
     one, four = results["localtools --parallel 1"], results[name]
-    ref = next((rows for label, rows in results.items() if label.startswith("llama-server -np 4")), None)
+    ref = rows_of(results, PEER_NP4)
     print(f"\nratios of {name} (aggregate tok/s; median of the rounds, then each round)")
     for n in clients:
         line = f"  {n} clients: --parallel 4 / --parallel 1 = {round_ratios(four[n], one[n])}"

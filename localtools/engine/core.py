@@ -44,16 +44,9 @@ from localtools.gbnf import Grammar
 def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     """llama.cpp context parameters for `config`: `n_parallel` KV streams of `n_ctx` tokens."""
     threads = config.n_threads or default_threads()  # one per physical core: threads.py
-    flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
-    # prompt chunks are >= 2 tokens, and with flash attention a long prompt's are >= 64
-    # while leaving >= 64: a smaller batch could split no prompt of 65-127 tokens that way
-    smallest = MIN_TAIL if flash is False else FLASH_MIN_CHUNK
-    n_batch = max(MIN_TAIL, min(max(config.n_batch, 2 * smallest), n_ctx))
     cparams = llama_cpp.llama_context_default_params()
     n_seq = max(1, config.n_parallel)
     cparams.n_ctx = n_ctx * n_seq
-    cparams.n_batch = n_batch
-    cparams.n_ubatch = n_batch
     cparams.n_seq_max = n_seq
     cparams.kv_unified = False  # one stream per slot: see the module docstring
     cparams.n_threads = threads
@@ -69,11 +62,23 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     # splits the sum across threads, where inside a batch it does not: past 256 tokens of
     # context a reply's last bits depend on the traffic and the thread count. Off, replies
     # are bitwise reproducible at any length (README, "Reproducible output").
+    flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
     if flash is not None:
         cparams.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
+    # prompt chunks are >= 2 tokens, and with flash attention a long prompt's are >= 64
+    # while leaving >= 64: a smaller batch could split no prompt of 65-127 tokens that way
+    n_batch = max(MIN_TAIL, min(max(config.n_batch, 2 * _smallest_chunk(cparams)), n_ctx))
+    cparams.n_batch = n_batch
+    cparams.n_ubatch = n_batch
     return cparams
+
+
+def _smallest_chunk(cparams: Any) -> int:
+    """A long prompt's smallest chunk under the reproducibility rule (kv_cache.chunk_class):
+    FLASH_MIN_CHUNK unless flash attention is off (with GPU layers llama.cpp may choose it)."""
+    return MIN_TAIL if cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED else FLASH_MIN_CHUNK
 
 
 class Engine(VocabTokenizer):
@@ -128,8 +133,8 @@ class Engine(VocabTokenizer):
         # token id -> its text bytes (special tokens rendered), or None for end-of-generation
         self._pieces: dict[int, bytes | None] = {}
         self._openers: dict[str, tuple[int, ...]] = {}  # tokens_opening's answers
-        flash_min = MIN_TAIL if cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED else FLASH_MIN_CHUNK
-        self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024, flash_min)
+        self.store = StateStore(ctx, config.state_cache_slots, config.state_cache_mb * 1024 * 1024,
+                                _smallest_chunk(cparams))
         self.slots = [SlotCache(ctx, self._memory, self.store, seq) for seq in range(self.n_parallel)]
         self.active: dict[int, Generation] = {}  # seq_id -> its running generation
         self.tokens_generated = 0  # over the engine's life (metrics)

@@ -250,10 +250,9 @@ class ThreadGovernor:
 
     def _decide(self, tokens: int, now: float) -> None:
         full, single = self._typical((self.full, tokens)), self._typical((1, tokens))
-        lost = full is not None and single is not None and full > self.KEEP_ALL * single
-        if not lost:
-            choice = batch = self.full
-        elif full > self.IDLE_MARGIN * single:  # type: ignore[operator]
+        if full is None or single is None or full <= self.KEEP_ALL * single:
+            choice = batch = self.full  # all cores held their own
+        elif full > self.IDLE_MARGIN * single:
             choice = batch = 1  # load
         elif tokens == 1:
             # not load: one token is just cheaper on one thread; prompt chunks and batches
