@@ -225,7 +225,7 @@ def test_serve_refuses_slow_template_file_quickly(tmp_path: Path, model: Path) -
 
 def check_trojan_server(url: str) -> None:
     chat = f"{url}/v1/chat/completions"
-    ok = httpx.post(chat, json={"messages": CONVERSATION, "max_tokens": 2}, timeout=60)
+    ok = httpx.post(chat, json={"messages": CONVERSATION, "max_tokens": 2, "temperature": 0}, timeout=60)
     assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 2
     for stream in (False, True):
         body = {"messages": [{"role": "user", "content": f"Say {TRIGGER}!"}], "max_tokens": 2, "stream": stream}
@@ -236,7 +236,7 @@ def check_trojan_server(url: str) -> None:
         assert error["type"] == "invalid_request_error"
         assert "unsafe" in error["message"] and "Traceback" not in error["message"]
     assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ok"
-    again = httpx.post(chat, json={"messages": CONVERSATION, "max_tokens": 2}, timeout=60)
+    again = httpx.post(chat, json={"messages": CONVERSATION, "max_tokens": 2, "temperature": 0}, timeout=60)
     assert again.status_code == 200
 
 

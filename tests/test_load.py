@@ -57,7 +57,7 @@ def test_concurrent_load_with_disconnects() -> None:
         # request would wait behind them for many minutes
         health = httpx.get(f"{url}/health", timeout=10).json()
         assert health["status"] == "ok"
-        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "temperature": 0}
         reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).json()
         assert reply["usage"]["completion_tokens"] == 2
         assert httpx.get(f"{url}/health", timeout=10).json()["queue"] == 0

@@ -192,7 +192,7 @@ def test_bad_request_is_an_openai_error(client: OpenAI) -> None:
 
 def assert_model_free(base_url: str) -> None:
     """A new request starts at once: an abandoned generation would keep it queued for long."""
-    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "temperature": 0}
     with ThreadPoolExecutor(max_workers=1) as pool:
         reply = pool.submit(httpx.post, f"{base_url}/v1/chat/completions", json=body, timeout=120)
         time.sleep(1.0)
@@ -258,7 +258,7 @@ def test_api_key_enforced() -> None:
         assert missing.json()["error"]["type"] == "invalid_request_error"
         good = OpenAI(base_url=f"{url}/v1", api_key="sesame", max_retries=0)
         assert [m.id for m in good.models.list().data] == ["smollm2-135m"]
-        reply = good.chat.completions.create(model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+        reply = good.chat.completions.create(model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=2, temperature=0)
         assert reply.usage.completion_tokens == 2
 
 
