@@ -78,7 +78,8 @@ def test_the_clients_default_base64_and_one_string(client: OpenAI, reference: np
 
 
 def test_base64_is_little_endian_float32(base_url: str, reference: np.ndarray) -> None:
-    r = httpx.post(f"{base_url}/v1/embeddings", json={"input": TEXTS[0], "encoding_format": "base64"})
+    r = httpx.post(f"{base_url}/v1/embeddings", json={"input": TEXTS[0], "encoding_format": "base64"},
+                   timeout=60)
     assert r.status_code == 200
     raw = base64.b64decode(r.json()["data"][0]["embedding"])
     vec = np.frombuffer(raw, dtype="<f4")
