@@ -418,3 +418,25 @@ def test_first_token_bias_moves_only_the_first_token(engine):
     assert text.count("Z") < 4, text
     # no lean: the same reply as without the field
     assert alone(engine, prompt, SamplingParams(max_tokens=8, temperature=0.0, first_token_bias=("Zebra", 0.0))) == plain
+
+
+def test_a_thread_trial_leaves_a_greedy_reply_past_256_tokens_alone(engine):
+    """With flash attention a token alone past 256 tokens of context is summed in
+    thread-sized parts, so a trial of one thread in the middle of a greedy reply changed
+    its logits (llama3.1's 332-token `required` call went from get_weather to get_time).
+    The governor now holds the thread count under such a request's steps: its logits are
+    bitwise those of a run with no trial due (this engine's seed makes every request
+    reproducible; test_thread_governor has the trials that other steps still get)."""
+    gov = engine.threads
+    if not gov.active:
+        pytest.skip("one core: the thread count never changes")
+    long_prompt = chatml("Summarise the above in one line.", system="The sky is blue and the sea is wide. " * 40)
+    engine.reset_cache()
+    gov._next_trial = float("inf")  # no trial in the reference run
+    quiet = step_logits(engine, long_prompt, [])
+    engine.reset_cache()
+    gov._next_trial = 0.0  # a trial due at every step from now on
+    due = step_logits(engine, long_prompt, [])
+    assert len(quiet) == len(due) > 5
+    assert all((a == b).all() for a, b in zip(quiet, due, strict=True))
+

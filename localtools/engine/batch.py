@@ -63,10 +63,14 @@ class BatchStepper:
         n_batch: int,
         threads: ThreadGovernor | None = None,
         before_prefill: Callable[[Generation], None] | None = None,
+        split_from: int | None = None,
     ):
         self._ctx = ctx
         self.n_batch = n_batch
         self._threads = threads
+        # the KV position from which one token alone is summed in thread-sized parts
+        # (kv_cache.FLASH_SPLIT_FROM), None where the thread count never changes a sum
+        self._split_from = split_from
         self._before_prefill = before_prefill  # may let a prompt start from another slot
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._prompt_speed: deque[float] = deque(maxlen=TIMED_CHUNKS)  # seconds per prompt token
@@ -111,6 +115,8 @@ class BatchStepper:
             n += len(toks)
             placed.append((gen, n - 1))
         batch.n_tokens = n
+        if self._threads is not None and n == 1 and self._depends_on_threads(placed[0][0]):
+            self._threads.hold()
         t0 = time.perf_counter()
         if not self._decode([g for g, _ in placed]):
             return 0
@@ -119,6 +125,11 @@ class BatchStepper:
         for gen, row in placed:
             gen.evaluated(row)
         return n
+
+    def _depends_on_threads(self, gen: Generation) -> bool:
+        """Whether `gen`'s token, decoded alone, gets sums that depend on the thread
+        count while its request asked for reproducible output."""
+        return self._split_from is not None and gen.pos >= self._split_from and gen.reproducible
 
     def _prefill_step(self, gen: Generation, limit: int) -> int:
         if self._before_prefill is not None:

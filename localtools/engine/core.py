@@ -32,7 +32,14 @@ from localtools.engine.backend import (
 from localtools.engine.batch import BatchStepper
 from localtools.engine.errors import ContextLengthExceeded
 from localtools.engine.generation import Generation
-from localtools.engine.kv_cache import FLASH_MIN_CHUNK, MIN_STATE_TOKENS, MIN_TAIL, SlotCache, StateStore
+from localtools.engine.kv_cache import (
+    FLASH_MIN_CHUNK,
+    FLASH_SPLIT_FROM,
+    MIN_STATE_TOKENS,
+    MIN_TAIL,
+    SlotCache,
+    StateStore,
+)
 from localtools.engine.sampling import GrammarSampler, compile_grammar, jump_forward, make_chain
 from localtools.engine.stops import compile_triggers
 from localtools.engine.threads import ThreadGovernor, default_threads
@@ -60,7 +67,8 @@ def _context_params(config: EngineConfig, n_ctx: int) -> Any:
     # Its CPU kernel takes another path for prompt chunks of 64+ tokens (kv_cache's
     # FLASH_MIN_CHUNK handles that) and, for one token alone against 512+ KV cells,
     # splits the sum across threads, where inside a batch it does not: past 256 tokens of
-    # context a reply's last bits depend on the traffic and the thread count. Off, replies
+    # context a reply's last bits depend on the traffic and the thread count (which the
+    # governor holds for reproducible requests: batch.py). Off, replies
     # are bitwise reproducible at any length (README, "Reproducible output").
     flash = config.flash_attn if config.flash_attn is not None else (True if config.n_gpu_layers == 0 else None)
     if flash is not None:
@@ -79,6 +87,13 @@ def _smallest_chunk(cparams: Any) -> int:
     """A long prompt's smallest chunk under the reproducibility rule (kv_cache.chunk_class):
     FLASH_MIN_CHUNK unless flash attention is off (with GPU layers llama.cpp may choose it)."""
     return MIN_TAIL if cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED else FLASH_MIN_CHUNK
+
+
+def _split_from(config: EngineConfig, cparams: Any) -> int | None:
+    """The KV position from which one token alone gets sums that depend on the thread
+    count: flash attention's CPU kernel (kv_cache.FLASH_SPLIT_FROM); None on a GPU."""
+    cpu_flash = config.n_gpu_layers == 0 and cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    return FLASH_SPLIT_FROM if cpu_flash else None
 
 
 class Engine(VocabTokenizer):
@@ -124,7 +139,8 @@ class Engine(VocabTokenizer):
         governed = cparams.n_threads if config.n_threads is None else 1
         self._configured_threads = (cparams.n_threads, cparams.n_threads_batch)
         self.threads = ThreadGovernor(governed, self._apply_threads)
-        self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill)
+        self._stepper = BatchStepper(ctx, self._n_batch, self.threads, self._borrow_for_prefill,
+                                     _split_from(config, cparams))
         self._calibrated = not self.threads.active  # on the first step: see _calibrate
 
         self.metadata: dict[str, str] = self._read_metadata()

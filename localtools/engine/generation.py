@@ -20,7 +20,7 @@ import llama_cpp
 
 from localtools.engine.kv_cache import SlotCache
 from localtools.engine.logprobs import LogprobRecorder
-from localtools.engine.sampling import GrammarSampler
+from localtools.engine.sampling import GrammarSampler, seed_for
 from localtools.engine.stops import TRIGGER_LOOKBACK, StopFilter, trigger_start
 from localtools.engine.types import GenerationStats, SamplingParams
 
@@ -81,6 +81,9 @@ class Generation:
         self.done = False
         self.logprobs = LogprobRecorder(engine, params.logprobs) if params.logprobs is not None else None
         self.first_bias = params.first_token_bias if params.first_token_bias and params.first_token_bias[1] else None
+        # greedy, or a fixed seed: the same request should give the same reply (README,
+        # "Reproducible output"), so the thread count holds still under it (batch.py)
+        self.reproducible = params.temperature <= 0 or seed_for(params, engine.config.seed) != llama_cpp.LLAMA_DEFAULT_SEED
         self.error: BaseException | None = None  # set when evaluation failed
 
     def free(self) -> None:

@@ -34,6 +34,10 @@ log = logging.getLogger("localtools.engine")
 MIN_STATE_TOKENS = 32  # smaller savings are not worth a state copy
 MIN_TAIL = 2  # prompt tokens always evaluated again (see the module docstring)
 FLASH_MIN_CHUNK = 64  # the same with flash attention (GGML_FA_TILE_Q)
+# With flash attention on the CPU, one token alone (one sequence decoding) against 512+
+# KV cells, which llama.cpp pads a context past 256 tokens to, has its sum split across
+# the threads: its numbers then depend on the thread count (threads.ThreadGovernor.hold)
+FLASH_SPLIT_FROM = 256
 
 
 @dataclass

@@ -132,6 +132,8 @@ class ThreadGovernor:
         self._medians: dict[tuple[int, int], float] = {}  # _typical's answers until the next record
         self._trial = 0  # steps left in the running trial
         self._settled_batch = full  # `batch` before the running trial (prompt chunks keep it)
+        self._settled_current = full  # `current` before the running trial (held steps return to it)
+        self._held = False  # the step now running must not be followed by a trial (hold)
         self._slow_run = 0  # steps in a row on all cores SLOWER than one thread
         self._steps = 0
         self._next_trial: float | None = None
@@ -161,6 +163,20 @@ class ThreadGovernor:
             self.batch = trial
             self._apply(self.current)
 
+    def hold(self) -> None:
+        """Keep the settled thread count for the next step and start no trial after it:
+        the step's sums depend on the count (flash attention's one token against 512+ KV
+        cells, on the CPU) and its request asked for reproducible output. A running trial
+        ends unjudged. Only a loaded machine's drop (SLOWER) still moves the count: two
+        identical temperature-0 requests on an idle machine then get the same reply, where
+        a trial of one thread had turned llama3.1's 332-token `required` call from
+        get_weather into get_time."""
+        if not self.active:
+            return
+        self._held = True
+        if self._trial > 0:
+            self._set(self._settled_current, self._clock() + self._wait, batch=self._settled_batch)
+
     def observe(self, tokens: int, seconds: float) -> None:
         """Record one decode step of `tokens` tokens; maybe change the thread count."""
         if not self.active:
@@ -171,8 +187,11 @@ class ThreadGovernor:
         now = self._clock()
         slow = threads == self.full and self._clearly_slower(tokens, seconds)
         self._slow_run = self._slow_run + 1 if slow else 0
+        held, self._held = self._held, False
         if self._slow_run >= self.SLOW_STEPS:
             self._drop()
+        elif held:
+            pass  # a trial waits for a step whose sums do not depend on the count
         elif self._trial > 0:
             self._trial -= 1
             if self._trial == 0:
@@ -244,7 +263,7 @@ class ThreadGovernor:
         for key in [k for k in self._times if k[0] == other and k[1] != PREFILL]:
             del self._times[key]  # judge the trial by what it measures now
             self._medians.pop(key, None)
-        self._settled_batch = self.batch
+        self._settled_batch, self._settled_current = self.batch, self.current
         self._trial = self.TRIAL_STEPS
         self._set(other, None, batch=other)  # a trial times both kinds of decode step on `other`
 
