@@ -17,7 +17,11 @@ All servers run at once and take turns, round by round (each round in a differen
 with prompts of its own so no round replays another's cache): the machine's speed drifts
 by 10-20% over minutes, which measuring one server after the other put into the ratios.
 Each figure is the median over the rounds; the ratios are the medians of each round's
-ratio, with every round's shown.
+ratio, with every round's shown. Between turns the bench waits `SETTLE_SECONDS`: llama-server
+keeps working for ~0.2 s after a reply (0.15 s of CPU, measured), and without the pause the
+server whose turn came next paid for it; the order turns by one each round, so that was
+always `--parallel 1`, whose single client then ran 1.2x slower than `--parallel 4`'s and
+whose four clients' throughput made the `--parallel 4 / --parallel 1` ratio look ~10% better.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CLIENTS = (1, 2, 4, 8)
+SETTLE_SECONDS = 1.0  # the pause between two servers' turns (see the module docstring)
 LONG_SYSTEM = "You are a careful assistant. Answer in full sentences and give details. " * 12
 TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -217,6 +222,7 @@ def measure_rounds(servers: dict[str, Any], max_tokens: int, clients: tuple[int,
             order = names[r % len(names):] + names[:r % len(names)]
             for n in clients:
                 for name in order:
+                    time.sleep(SETTLE_SECONDS)  # the last server's after-work is not the next one's cost
                     results[name][n].append(run_clients(urls[name], n, max_tokens, tools, salt=100 * (r + 1)))
             print(f"round {r + 1}/{rounds} done", flush=True)
     return results
