@@ -439,4 +439,3 @@ def test_a_thread_trial_leaves_a_greedy_reply_past_256_tokens_alone(engine):
     due = step_logits(engine, long_prompt, [])
     assert len(quiet) == len(due) > 5
     assert all((a == b).all() for a, b in zip(quiet, due, strict=True))
-

@@ -14,10 +14,15 @@ class Clock:
         return self.now
 
 
-def run(gov: ThreadGovernor, clock: Clock, seconds_for: dict[int, float], steps: int, tokens: int = 1) -> list[int]:
-    """Feed `steps` decode steps whose time depends on the current thread count."""
+def run(gov: ThreadGovernor, clock: Clock, seconds_for: dict[int, float], steps: int, tokens: int = 1,
+        held: bool = False) -> list[int]:
+    """Feed `steps` decode steps whose time depends on the current thread count; `held`:
+    one-token steps whose sums depend on the count, which the engine calls `hold` before
+    (flash attention past 256 tokens, a temperature-0 request)."""
     seen = []
     for _ in range(steps):
+        if held:
+            gov.hold()
         took = seconds_for[gov.current] * tokens
         clock.now += took
         gov.observe(tokens, took)
@@ -240,22 +245,9 @@ def test_a_batch_trial_lost_by_less_than_load_keeps_every_core():
     assert gov2.current == gov2.batch == 1
 
 
-def run_held(gov: ThreadGovernor, clock: Clock, seconds_for: dict[int, float], steps: int) -> list[int]:
-    """Like `run`, for one-token steps whose sums depend on the thread count (the engine
-    calls `hold` before each: flash attention past 256 tokens, a temperature-0 request)."""
-    seen = []
-    for _ in range(steps):
-        gov.hold()
-        took = seconds_for[gov.current]
-        clock.now += took
-        gov.observe(1, took)
-        seen.append(gov.current)
-    return seen
-
-
 def test_held_steps_run_on_the_settled_count_and_start_no_trial():
     gov, clock, applied = make()
-    assert run_held(gov, clock, {2: 0.011, 1: 0.018}, 40) == [2] * 40
+    assert run(gov, clock, {2: 0.011, 1: 0.018}, 40, held=True) == [2] * 40
     assert applied == []
     # the trial comes with the first step that is not held
     assert run(gov, clock, {2: 0.011, 1: 0.018}, 2) == [1, 1]
@@ -265,14 +257,14 @@ def test_a_held_step_ends_a_running_trial_unjudged():
     gov, clock, applied = make()
     run(gov, clock, {2: 0.011, 1: 0.005}, 5)  # 4 steps, then a trial of one thread starts
     assert gov.current == 1
-    seen = run_held(gov, clock, {2: 0.011, 1: 0.005}, 10)
+    seen = run(gov, clock, {2: 0.011, 1: 0.005}, 10, held=True)
     assert seen == [2] * 10  # one thread was faster, but the trial was not finished
     assert applied == [1, 2]
     clock.now += 25.0  # past the next trial's time: it waits for a step not held
-    assert run_held(gov, clock, {2: 0.011, 1: 0.005}, 3) == [2, 2, 2]
+    assert run(gov, clock, {2: 0.011, 1: 0.005}, 3, held=True) == [2, 2, 2]
 
 
 def test_a_loaded_machine_still_drops_during_held_steps():
     gov, clock, _ = make()
     run(gov, clock, {2: 0.011, 1: 0.018}, 20)  # one thread timed by a trial
-    assert run_held(gov, clock, {2: 2.7, 1: 0.018}, 6)[-3:] == [1, 1, 1]
+    assert run(gov, clock, {2: 2.7, 1: 0.018}, 6, held=True)[-3:] == [1, 1, 1]
